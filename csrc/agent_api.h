@@ -1,0 +1,234 @@
+/* The one declaration of the C core's interface.
+ *
+ * build.py feeds this file, unchanged, to cffi's cdef(), and every C source
+ * includes it after <stdint.h> and <stddef.h>; so it has no include guards,
+ * no #includes and no macros: cffi checks each layout against the compiler.
+ *
+ * Every struct field is a uint64_t, a double or a char array whose size is a
+ * multiple of 8, so the layouts have no padding and the pure-Python backend
+ * (src/agent/procfs/layout.py) writes the very same bytes with struct.Struct.
+ * `present` is a bitmask: bit i set means field i of the enum below was in
+ * the file.  docs/PARSERS.md specifies the grammar both backends accept.
+ */
+
+enum {
+    AGENT_ABI_VERSION = 1,
+    AGENT_NAME_MAX = 64
+};
+
+/* Status codes: 0 or one of these, never anything else. */
+enum {
+    AGENT_OK = 0,
+    AGENT_ETRUNC = -1,   /* the file did not fit in the buffer: grow it and retry */
+    AGENT_EROWS = -2,    /* more rows than the row array holds: grow it and retry */
+    AGENT_EFORMAT = -3,  /* a line does not have the documented shape */
+    AGENT_ERANGE = -4,   /* a counter does not fit in 64 bits */
+    AGENT_ENAME = -5,    /* a device name is empty or longer than AGENT_NAME_MAX */
+    AGENT_EMISSING = -6, /* a line or key the source cannot do without is absent */
+    AGENT_EIO = -7       /* read(2) failed; errno says why */
+};
+
+/* /proc/stat: the aggregate "cpu" line (clock ticks) and the scalar lines. */
+enum {
+    AGENT_STAT_CPU_USER, AGENT_STAT_CPU_NICE, AGENT_STAT_CPU_SYSTEM,
+    AGENT_STAT_CPU_IDLE, AGENT_STAT_CPU_IOWAIT, AGENT_STAT_CPU_IRQ,
+    AGENT_STAT_CPU_SOFTIRQ, AGENT_STAT_CPU_STEAL, AGENT_STAT_CPU_GUEST,
+    AGENT_STAT_CPU_GUEST_NICE, AGENT_STAT_CTXT, AGENT_STAT_BTIME,
+    AGENT_STAT_PROCESSES, AGENT_STAT_PROCS_RUNNING, AGENT_STAT_PROCS_BLOCKED,
+    AGENT_STAT_NFIELDS
+};
+struct agent_stat {
+    uint64_t present;
+    uint64_t cpu_user;
+    uint64_t cpu_nice;
+    uint64_t cpu_system;
+    uint64_t cpu_idle;
+    uint64_t cpu_iowait;
+    uint64_t cpu_irq;
+    uint64_t cpu_softirq;
+    uint64_t cpu_steal;
+    uint64_t cpu_guest;
+    uint64_t cpu_guest_nice;
+    uint64_t ctxt;
+    uint64_t btime;
+    uint64_t processes;
+    uint64_t procs_running;
+    uint64_t procs_blocked;
+};
+
+/* /proc/meminfo: values as the kernel prints them, in kB. */
+enum {
+    AGENT_MEMINFO_MEM_TOTAL, AGENT_MEMINFO_MEM_FREE,
+    AGENT_MEMINFO_MEM_AVAILABLE, AGENT_MEMINFO_BUFFERS,
+    AGENT_MEMINFO_CACHED, AGENT_MEMINFO_SWAP_CACHED,
+    AGENT_MEMINFO_ACTIVE, AGENT_MEMINFO_INACTIVE,
+    AGENT_MEMINFO_ACTIVE_FILE, AGENT_MEMINFO_INACTIVE_FILE,
+    AGENT_MEMINFO_SWAP_TOTAL, AGENT_MEMINFO_SWAP_FREE,
+    AGENT_MEMINFO_DIRTY, AGENT_MEMINFO_WRITEBACK, AGENT_MEMINFO_SHMEM,
+    AGENT_MEMINFO_SLAB, AGENT_MEMINFO_SRECLAIMABLE,
+    AGENT_MEMINFO_SUNRECLAIM,
+    AGENT_MEMINFO_NFIELDS
+};
+struct agent_meminfo {
+    uint64_t present;
+    uint64_t mem_total_kb;
+    uint64_t mem_free_kb;
+    uint64_t mem_available_kb;
+    uint64_t buffers_kb;
+    uint64_t cached_kb;
+    uint64_t swap_cached_kb;
+    uint64_t active_kb;
+    uint64_t inactive_kb;
+    uint64_t active_file_kb;
+    uint64_t inactive_file_kb;
+    uint64_t swap_total_kb;
+    uint64_t swap_free_kb;
+    uint64_t dirty_kb;
+    uint64_t writeback_kb;
+    uint64_t shmem_kb;
+    uint64_t slab_kb;
+    uint64_t sreclaimable_kb;
+    uint64_t sunreclaim_kb;
+};
+
+/* /proc/diskstats: one row per line.  Bits follow the kernel's field order
+ * (Documentation/admin-guide/iostats.rst): 11 fields on every kernel since
+ * 2.6.25, 15 with discards (4.18), 17 with flushes (5.5); the 4-field
+ * partition lines of 2.6 kernels before 2.6.25 fill reads, sectors read,
+ * writes and sectors written only. */
+enum {
+    AGENT_DISK_READS_COMPLETED, AGENT_DISK_READS_MERGED,
+    AGENT_DISK_SECTORS_READ, AGENT_DISK_READ_TIME_MS,
+    AGENT_DISK_WRITES_COMPLETED, AGENT_DISK_WRITES_MERGED,
+    AGENT_DISK_SECTORS_WRITTEN, AGENT_DISK_WRITE_TIME_MS,
+    AGENT_DISK_IO_IN_PROGRESS, AGENT_DISK_IO_TIME_MS,
+    AGENT_DISK_WEIGHTED_IO_TIME_MS, AGENT_DISK_DISCARDS_COMPLETED,
+    AGENT_DISK_DISCARDS_MERGED, AGENT_DISK_SECTORS_DISCARDED,
+    AGENT_DISK_DISCARD_TIME_MS, AGENT_DISK_FLUSHES_COMPLETED,
+    AGENT_DISK_FLUSH_TIME_MS,
+    AGENT_DISK_NFIELDS
+};
+struct agent_diskstats {
+    uint64_t present;
+    uint64_t major;
+    uint64_t minor;
+    uint64_t reads_completed;
+    uint64_t reads_merged;
+    uint64_t sectors_read;
+    uint64_t read_time_ms;
+    uint64_t writes_completed;
+    uint64_t writes_merged;
+    uint64_t sectors_written;
+    uint64_t write_time_ms;
+    uint64_t io_in_progress;
+    uint64_t io_time_ms;
+    uint64_t weighted_io_time_ms;
+    uint64_t discards_completed;
+    uint64_t discards_merged;
+    uint64_t sectors_discarded;
+    uint64_t discard_time_ms;
+    uint64_t flushes_completed;
+    uint64_t flush_time_ms;
+    uint64_t name_len;
+    char name[64];
+};
+
+/* /proc/net/dev: one row per interface, the 16 counters in file order. */
+enum {
+    AGENT_NETDEV_RX_BYTES, AGENT_NETDEV_RX_PACKETS, AGENT_NETDEV_RX_ERRS,
+    AGENT_NETDEV_RX_DROP, AGENT_NETDEV_RX_FIFO, AGENT_NETDEV_RX_FRAME,
+    AGENT_NETDEV_RX_COMPRESSED, AGENT_NETDEV_RX_MULTICAST,
+    AGENT_NETDEV_TX_BYTES, AGENT_NETDEV_TX_PACKETS, AGENT_NETDEV_TX_ERRS,
+    AGENT_NETDEV_TX_DROP, AGENT_NETDEV_TX_FIFO, AGENT_NETDEV_TX_COLLS,
+    AGENT_NETDEV_TX_CARRIER, AGENT_NETDEV_TX_COMPRESSED,
+    AGENT_NETDEV_NFIELDS
+};
+struct agent_netdev {
+    uint64_t present;
+    uint64_t rx_bytes;
+    uint64_t rx_packets;
+    uint64_t rx_errs;
+    uint64_t rx_drop;
+    uint64_t rx_fifo;
+    uint64_t rx_frame;
+    uint64_t rx_compressed;
+    uint64_t rx_multicast;
+    uint64_t tx_bytes;
+    uint64_t tx_packets;
+    uint64_t tx_errs;
+    uint64_t tx_drop;
+    uint64_t tx_fifo;
+    uint64_t tx_colls;
+    uint64_t tx_carrier;
+    uint64_t tx_compressed;
+    uint64_t name_len;
+    char name[64];
+};
+
+/* /proc/loadavg */
+enum {
+    AGENT_LOADAVG_LOAD1, AGENT_LOADAVG_LOAD5, AGENT_LOADAVG_LOAD15,
+    AGENT_LOADAVG_RUNNABLE, AGENT_LOADAVG_THREADS, AGENT_LOADAVG_LAST_PID,
+    AGENT_LOADAVG_NFIELDS
+};
+struct agent_loadavg {
+    uint64_t present;
+    double load1;
+    double load5;
+    double load15;
+    uint64_t runnable;
+    uint64_t threads;
+    uint64_t last_pid;
+};
+
+/* /proc/uptime: seconds since boot, and idle seconds summed over CPUs. */
+enum {
+    AGENT_UPTIME_UPTIME, AGENT_UPTIME_IDLE,
+    AGENT_UPTIME_NFIELDS
+};
+struct agent_uptime {
+    uint64_t present;
+    double uptime_seconds;
+    double idle_seconds;
+};
+
+int agent_abi_version(void);
+
+/* Read an open file from offset 0 into buf (pread, so a kept-open /proc file
+ * is re-read whole).  AGENT_ETRUNC when cap bytes did not hold it all. */
+int agent_read_fd(int fd, char *buf, size_t cap, size_t *len);
+
+/* Parsers: bytes in (no NUL terminator needed; NULs are ordinary bytes),
+ * struct out.  *err_line is the 1-based line an error was found on (0 when
+ * the error concerns the whole file). */
+int agent_parse_stat(const char *buf, size_t len,
+                     struct agent_stat *out, size_t *err_line);
+int agent_parse_meminfo(const char *buf, size_t len,
+                        struct agent_meminfo *out, size_t *err_line);
+int agent_parse_diskstats(const char *buf, size_t len,
+                          struct agent_diskstats *rows, size_t cap,
+                          size_t *count, size_t *err_line);
+int agent_parse_netdev(const char *buf, size_t len,
+                       struct agent_netdev *rows, size_t cap,
+                       size_t *count, size_t *err_line);
+int agent_parse_loadavg(const char *buf, size_t len,
+                        struct agent_loadavg *out, size_t *err_line);
+int agent_parse_uptime(const char *buf, size_t len,
+                       struct agent_uptime *out, size_t *err_line);
+
+/* Read and parse in one call: one crossing of the C boundary per file per
+ * scrape.  *len reports how much was read, so the caller can size buf. */
+int agent_load_stat(int fd, char *buf, size_t cap, size_t *len,
+                    struct agent_stat *out, size_t *err_line);
+int agent_load_meminfo(int fd, char *buf, size_t cap, size_t *len,
+                       struct agent_meminfo *out, size_t *err_line);
+int agent_load_diskstats(int fd, char *buf, size_t cap, size_t *len,
+                         struct agent_diskstats *rows, size_t rows_cap,
+                         size_t *count, size_t *err_line);
+int agent_load_netdev(int fd, char *buf, size_t cap, size_t *len,
+                      struct agent_netdev *rows, size_t rows_cap,
+                      size_t *count, size_t *err_line);
+int agent_load_loadavg(int fd, char *buf, size_t cap, size_t *len,
+                       struct agent_loadavg *out, size_t *err_line);
+int agent_load_uptime(int fd, char *buf, size_t cap, size_t *len,
+                      struct agent_uptime *out, size_t *err_line);

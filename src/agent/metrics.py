@@ -1,0 +1,43 @@
+"""The data model between collectors and the renderer.
+
+A Desc (name, type, help, label names) is built once, at import; a scrape
+yields Family(desc, samples) with only the values new.  The renderer caches
+what it derives from a Desc, so per scrape it formats values and label values
+only.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+Number = Union[int, float]
+
+GAUGE = "gauge"
+COUNTER = "counter"
+
+
+class Desc(NamedTuple):
+    """A metric family's identity.  For a counter, `name` is the OpenMetrics
+    family name, without `_total`; its samples are named `name + "_total"`."""
+
+    name: str
+    type: str
+    help: str
+    label_names: tuple[str, ...] = ()
+
+
+class Family(NamedTuple):
+    desc: Desc
+    # (label values in desc.label_names order, value); ints are rendered
+    # exactly, floats as the shortest repr that round-trips.
+    samples: list[tuple[tuple[str, ...], Number]]
+
+
+def gauge(name: str, help: str, labels: tuple[str, ...] = ()) -> Desc:
+    return Desc(name, GAUGE, help, labels)
+
+
+def counter(name: str, help: str, labels: tuple[str, ...] = ()) -> Desc:
+    if name.endswith("_total"):
+        raise ValueError(f"counter family {name!r}: give the name without _total")
+    return Desc(name, COUNTER, help, labels)

@@ -1,0 +1,210 @@
+"""The packed struct layouts that both backends fill, mirrored from csrc/agent_api.h.
+
+Each parser, C or Python, turns a /proc file's bytes into these exact bytes;
+one decoder (below) turns them into NamedTuples.  tests/test_layout.py checks
+every size and offset against cffi's view of the C header.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+ABI_VERSION = 1
+NAME_MAX = 64
+
+# Status codes, as in agent_api.h.
+OK = 0
+ETRUNC = -1
+EROWS = -2
+EFORMAT = -3
+ERANGE = -4
+ENAME = -5
+EMISSING = -6
+EIO = -7
+
+ERROR_TEXT = {
+    ETRUNC: "file larger than the read buffer",
+    EROWS: "more rows than the row buffer holds",
+    EFORMAT: "malformed line",
+    ERANGE: "counter does not fit in 64 bits",
+    ENAME: "device name empty or longer than 64 bytes",
+    EMISSING: "required line missing",
+    EIO: "read failed",
+}
+
+U64_MAX = (1 << 64) - 1
+
+
+class ParseError(Exception):
+    """A /proc file that does not have the documented shape (docs/PARSERS.md)."""
+
+    def __init__(self, code: int, line: int = 0):
+        self.code = code
+        self.line = line
+        text = ERROR_TEXT.get(code, f"error {code}")
+        super().__init__(f"line {line}: {text}" if line else text)
+
+    def __eq__(self, other):
+        return (isinstance(other, ParseError)
+                and (self.code, self.line) == (other.code, other.line))
+
+    def __hash__(self):
+        return hash((self.code, self.line))
+
+
+class Stat(NamedTuple):
+    present: int
+    cpu_user: int
+    cpu_nice: int
+    cpu_system: int
+    cpu_idle: int
+    cpu_iowait: int
+    cpu_irq: int
+    cpu_softirq: int
+    cpu_steal: int
+    cpu_guest: int
+    cpu_guest_nice: int
+    ctxt: int
+    btime: int
+    processes: int
+    procs_running: int
+    procs_blocked: int
+
+
+class Meminfo(NamedTuple):
+    present: int
+    mem_total_kb: int
+    mem_free_kb: int
+    mem_available_kb: int
+    buffers_kb: int
+    cached_kb: int
+    swap_cached_kb: int
+    active_kb: int
+    inactive_kb: int
+    active_file_kb: int
+    inactive_file_kb: int
+    swap_total_kb: int
+    swap_free_kb: int
+    dirty_kb: int
+    writeback_kb: int
+    shmem_kb: int
+    slab_kb: int
+    sreclaimable_kb: int
+    sunreclaim_kb: int
+
+
+class DiskStats(NamedTuple):
+    present: int
+    major: int
+    minor: int
+    reads_completed: int
+    reads_merged: int
+    sectors_read: int
+    read_time_ms: int
+    writes_completed: int
+    writes_merged: int
+    sectors_written: int
+    write_time_ms: int
+    io_in_progress: int
+    io_time_ms: int
+    weighted_io_time_ms: int
+    discards_completed: int
+    discards_merged: int
+    sectors_discarded: int
+    discard_time_ms: int
+    flushes_completed: int
+    flush_time_ms: int
+    name_len: int
+    name_raw: bytes
+
+    @property
+    def name(self) -> bytes:
+        return self.name_raw[:self.name_len]
+
+
+class NetDev(NamedTuple):
+    present: int
+    rx_bytes: int
+    rx_packets: int
+    rx_errs: int
+    rx_drop: int
+    rx_fifo: int
+    rx_frame: int
+    rx_compressed: int
+    rx_multicast: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errs: int
+    tx_drop: int
+    tx_fifo: int
+    tx_colls: int
+    tx_carrier: int
+    tx_compressed: int
+    name_len: int
+    name_raw: bytes
+
+    @property
+    def name(self) -> bytes:
+        return self.name_raw[:self.name_len]
+
+
+class LoadAvg(NamedTuple):
+    present: int
+    load1: float
+    load5: float
+    load15: float
+    runnable: int
+    threads: int
+    last_pid: int
+
+
+class Uptime(NamedTuple):
+    present: int
+    uptime_seconds: float
+    idle_seconds: float
+
+
+# Native byte order and no alignment padding ('=' ), as the C compiler lays
+# out structs made only of 8-byte fields.
+STAT = struct.Struct("=16Q")
+MEMINFO = struct.Struct("=19Q")
+DISKSTATS = struct.Struct("=21Q64s")
+NETDEV = struct.Struct("=18Q64s")
+LOADAVG = struct.Struct("=Q3d3Q")
+UPTIME = struct.Struct("=Q2d")
+
+# Field bit positions: the index of the field after `present`.
+STAT_CPU_FIELDS = Stat._fields[1:11]
+STAT_BIT = {name: i for i, name in enumerate(Stat._fields[1:])}
+MEMINFO_BIT = {name: i for i, name in enumerate(Meminfo._fields[1:])}
+DISK_BIT = {name: i for i, name in enumerate(DiskStats._fields[3:20])}
+NETDEV_BIT = {name: i for i, name in enumerate(NetDev._fields[1:17])}
+LOADAVG_BIT = {name: i for i, name in enumerate(LoadAvg._fields[1:])}
+UPTIME_BIT = {name: i for i, name in enumerate(Uptime._fields[1:])}
+
+
+def decode_stat(buf) -> Stat:
+    return Stat._make(STAT.unpack_from(buf))
+
+
+def decode_meminfo(buf) -> Meminfo:
+    return Meminfo._make(MEMINFO.unpack_from(buf))
+
+
+def decode_loadavg(buf) -> LoadAvg:
+    return LoadAvg._make(LOADAVG.unpack_from(buf))
+
+
+def decode_uptime(buf) -> Uptime:
+    return Uptime._make(UPTIME.unpack_from(buf))
+
+
+def decode_diskstats(buf, count: int) -> list[DiskStats]:
+    make = DiskStats._make
+    return [make(t) for t in DISKSTATS.iter_unpack(memoryview(buf)[:count * DISKSTATS.size])]
+
+
+def decode_netdev(buf, count: int) -> list[NetDev]:
+    make = NetDev._make
+    return [make(t) for t in NETDEV.iter_unpack(memoryview(buf)[:count * NETDEV.size])]
