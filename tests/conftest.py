@@ -1,0 +1,45 @@
+"""Shared fixtures.  `backend` parametrizes a test over the C and the Python
+parser backends; C skips only where the extension is absent, and fails
+instead when AGENT_REQUIRE_C=1 (CI, where the build is mandatory).
+AGENT_TEST_BACKENDS=c or =python narrows the run to one backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROCFS_TREES = FIXTURES / "procfs"
+
+BACKENDS = [b for b in os.environ.get("AGENT_TEST_BACKENDS", "c,python").split(",") if b]
+
+
+def load_backend(name: str):
+    if name == "c":
+        from agent.procfs import cbackend
+        if not cbackend.AVAILABLE:
+            if os.environ.get("AGENT_REQUIRE_C") == "1":
+                pytest.fail(f"C backend required but unavailable: {cbackend.UNAVAILABLE_REASON}")
+            pytest.skip(f"C backend unavailable: {cbackend.UNAVAILABLE_REASON}")
+        return cbackend
+    from agent.procfs import pybackend
+    return pybackend
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The parser backend module (cbackend or pybackend); `.__name__` tells which."""
+    return load_backend(request.param)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request):
+    """The backend's name ('c' or 'python'), for tests that start the agent."""
+    load_backend(request.param)
+    return request.param
+
+
+def procfs_trees():
+    return sorted(p for p in PROCFS_TREES.iterdir() if p.is_dir()) if PROCFS_TREES.is_dir() else []
