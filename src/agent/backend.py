@@ -1,0 +1,43 @@
+"""The one switch between the C and the pure-Python parser backends.
+
+Both modules (agent.procfs.cbackend, agent.procfs.pybackend) expose the same
+interface: parse_<source>(bytes) -> packed bytes, make_loader(source).  The
+choice is logged once and reported in agent_build_info; AGENT_BACKEND=python
+forces the fallback under `auto`; a C module whose ABI does not match the
+package counts as unavailable, with the reason in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+CHOICES = ("auto", "c", "python")
+
+
+class BackendError(Exception):
+    """The requested backend cannot be used."""
+
+
+def select(choice: str, log: logging.Logger | None = None):
+    """Return (name, module) for --backend `choice`."""
+    log = log or logging.getLogger("agent")
+    if choice not in CHOICES:
+        raise BackendError(f"unknown backend {choice!r} (choose from {', '.join(CHOICES)})")
+    if choice == "python":
+        from agent.procfs import pybackend
+        log.info("parser backend: python (requested)")
+        return "python", pybackend
+    if choice == "auto" and os.environ.get("AGENT_BACKEND") == "python":
+        from agent.procfs import pybackend
+        log.info("parser backend: python (AGENT_BACKEND=python)")
+        return "python", pybackend
+    from agent.procfs import cbackend
+    if cbackend.AVAILABLE:
+        log.info("parser backend: c")
+        return "c", cbackend
+    if choice == "c":
+        raise BackendError(f"--backend c: the C extension is unavailable: {cbackend.UNAVAILABLE_REASON}")
+    from agent.procfs import pybackend
+    log.warning("C extension unavailable (%s); using the pure-Python backend", cbackend.UNAVAILABLE_REASON)
+    return "python", pybackend

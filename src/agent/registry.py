@@ -1,0 +1,175 @@
+"""Runs the collectors for a scrape: reads each source through the chosen
+backend, times it, records its success, and adds the agent's own metrics.
+
+One source failing (missing file, unreadable, malformed) never fails the
+scrape: its families are left out, agent_source_success{source} is 0, and
+one log line says why when it starts failing (and one when it recovers).
+Concurrent scrapes share one collection instead of each reading /proc.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Callable
+
+from agent import __version__, metrics
+from agent.metrics import Family
+from agent.procfs.layout import ParseError
+
+SOURCE_DURATION = metrics.gauge(
+    "agent_source_duration_seconds", "Time the last collection of this /proc source took.", ("source",))
+SOURCE_SUCCESS = metrics.gauge(
+    "agent_source_success", "1 if the last collection of this /proc source succeeded, else 0.", ("source",))
+BUILD_INFO = metrics.gauge(
+    "agent_build_info", "Always 1; the labels say the agent's version and parser backend.", ("version", "backend"))
+PROCESS_CPU = metrics.counter("agent_process_cpu_seconds", "User and system CPU time the agent has used.")
+PROCESS_RSS = metrics.gauge("agent_process_resident_memory_bytes", "The agent's resident memory.")
+PROCESS_FDS = metrics.gauge("agent_process_open_fds", "File descriptors the agent has open.")
+NO_LABELS = ()
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+class SourceState:
+    __slots__ = ("collector", "path", "loader", "ok", "error", "duration", "last_success")
+
+    def __init__(self, collector, path: str, loader: Callable[[int], bytes]):
+        self.collector = collector
+        self.path = path
+        self.loader = loader
+        self.ok: bool | None = None  # None: not collected yet
+        self.error: str | None = None
+        self.duration = 0.0
+        self.last_success: float | None = None
+
+
+def read_self_rss_bytes() -> int:
+    # The agent's own process, always from the real /proc, whatever --procfs.
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * PAGE_SIZE
+
+
+def count_self_fds() -> int:
+    # listdir holds one descriptor on the directory while it lists it.
+    return len(os.listdir("/proc/self/fd")) - 1
+
+
+class Registry:
+    def __init__(self, procfs_root: str, backend_name: str, backend, collectors,
+                 log: logging.Logger | None = None):
+        self.procfs_root = procfs_root
+        self.backend_name = backend_name
+        self.log = log or logging.getLogger("agent")
+        self.started = time.time()
+        self._sources = [
+            SourceState(c, os.path.join(procfs_root, c.relpath), backend.make_loader(c.source))
+            for c in collectors
+        ]
+        self._build_info = Family(BUILD_INFO, [((__version__, backend_name), 1)])
+        self._cond = threading.Condition()
+        self._collecting = False
+        self._generation = 0
+        self._result: list[Family] = []
+        self.last_collection: float | None = None
+
+    @property
+    def sources(self):
+        return list(self._sources)
+
+    def replace_collectors(self, collectors) -> None:
+        """Swap collectors (new filters), keeping loaders and state (reload)."""
+        by_source = {c.source: c for c in collectors}
+        with self._cond:
+            for s in self._sources:
+                s.collector = by_source.get(s.collector.source, s.collector)
+
+    def collect(self) -> list[Family]:
+        """Collect every source; a scrape arriving during a collection
+        waits for it and shares its result."""
+        with self._cond:
+            if self._collecting:
+                generation = self._generation
+                while self._generation == generation:
+                    self._cond.wait()
+                return self._result
+            self._collecting = True
+        result: list[Family] = []
+        try:
+            result = self._collect()
+        finally:
+            with self._cond:
+                self._result = result
+                self._generation += 1
+                self._collecting = False
+                self._cond.notify_all()
+        return result
+
+    def _collect(self) -> list[Family]:
+        out: list[Family] = []
+        durations, successes = [], []
+        clock = time.perf_counter
+        for s in self._sources:
+            start = clock()
+            try:
+                families = self._collect_source(s)
+            except (OSError, ParseError, ValueError, ArithmeticError) as exc:
+                families = None
+                error = f"{s.path}: {exc}"
+                if s.ok is not False or s.error != error:
+                    self.log.error("source %s failed: %s", s.collector.source, error)
+                s.ok, s.error = False, error
+            else:
+                if s.ok is False:
+                    self.log.info("source %s recovered", s.collector.source)
+                s.ok, s.error = True, None
+                s.last_success = time.time()
+                out.extend(families)
+            s.duration = clock() - start
+            labels = (s.collector.source,)
+            durations.append((labels, s.duration))
+            successes.append((labels, 1 if s.ok else 0))
+        out.append(Family(SOURCE_DURATION, durations))
+        out.append(Family(SOURCE_SUCCESS, successes))
+        out.append(self._build_info)
+        out.extend(self._process_families())
+        self.last_collection = time.time()
+        return out
+
+    @staticmethod
+    def _collect_source(s: SourceState) -> list[Family]:
+        fd = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = s.loader(fd)
+        finally:
+            os.close(fd)
+        return s.collector.families(data)
+
+    def _process_families(self) -> list[Family]:
+        times = os.times()
+        return [
+            Family(PROCESS_CPU, [(NO_LABELS, times.user + times.system)]),
+            Family(PROCESS_RSS, [(NO_LABELS, read_self_rss_bytes())]),
+            Family(PROCESS_FDS, [(NO_LABELS, count_self_fds())]),
+        ]
+
+    def health(self) -> dict:
+        sources = {
+            s.collector.source: {
+                "ok": s.ok,
+                "error": s.error,
+                "duration_seconds": round(s.duration, 6),
+                "last_success": s.last_success,
+            }
+            for s in self._sources
+        }
+        all_ok = all(s.ok for s in self._sources)
+        return {
+            "status": "ok" if all_ok else "degraded",
+            "version": __version__,
+            "backend": self.backend_name,
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "last_collection": self.last_collection,
+            "sources": sources,
+        }
