@@ -1,0 +1,40 @@
+# make run   -- create .venv, install the agent, serve on :8080 (ARGS="..." for flags)
+# make test  -- the same set-up, then every test: C under ASan/UBSan, pytest on
+#               both backends, the benchmarks once as a smoke test
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: run test test-c test-py bench bench-smoke clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall (and so rebuild the C extension) whenever the build inputs change.
+$(STAMP): $(PY) pyproject.toml setup.py build.py $(wildcard csrc/*.c csrc/*.h)
+	$(PY) -m pip install --quiet --upgrade pip setuptools cffi
+	$(PY) -m pip install --quiet --no-build-isolation -e '.[test]'
+	@$(PY) -c "from agent.procfs import cbackend as c; print('C extension:', 'built' if c.AVAILABLE else 'NOT available (' + c.UNAVAILABLE_REASON + '): pure-Python backend')"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/monitoring-agent $(ARGS)
+
+test: test-c test-py bench-smoke
+
+test-c:
+	bash tests/c/run.sh
+
+test-py: $(STAMP)
+	$(PY) -m pytest tests -q
+
+bench-smoke: $(STAMP)
+	$(PY) -m pytest benchmarks -q --benchmark-disable
+
+bench: $(STAMP)
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info src/agent/_agent_c.* .pytest_cache .benchmarks
