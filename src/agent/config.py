@@ -156,6 +156,13 @@ def read_file(path: str) -> dict[str, str]:
             cp.read_file(f)
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(f"config file {path}: line {exc.lineno}: key outside a section "
+                          f"(expected [agent] first)") from None
+    except configparser.ParsingError as exc:
+        lineno, line = exc.errors[0]
+        raise ConfigError(f"config file {path}: line {lineno}: cannot parse {line.strip()!r} "
+                          f"(expected key = value)") from None
     except (configparser.Error, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"config file {path}: {first}") from None
