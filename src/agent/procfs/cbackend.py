@@ -1,0 +1,244 @@
+"""The C backend: thin wrappers over the compiled module `agent._agent_c`.
+
+C fills buffers that Python owns and returns a status code; Python raises.
+Each function returns the same bytes as the pure-Python parser of the same
+name (layouts in layout.py, grammar in docs/PARSERS.md), so one decoder
+reads both backends' output.
+
+AVAILABLE is False, and UNAVAILABLE_REASON says why in one line, when the
+extension is missing or was built for another layout (ABI) version; the
+backend selector decides what to do about it.  Importing this module has no
+other side effect.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from agent.procfs import layout
+from agent.procfs.layout import ParseError
+
+try:
+    from agent import _agent_c
+except ImportError as exc:
+    _agent_c = None
+    _import_error = f"cannot import agent._agent_c: {exc}"
+else:
+    _import_error = ""
+
+if _agent_c is None:
+    AVAILABLE = False
+    UNAVAILABLE_REASON = _import_error
+else:
+    _abi = _agent_c.lib.agent_abi_version()
+    AVAILABLE = _abi == layout.ABI_VERSION
+    UNAVAILABLE_REASON = "" if AVAILABLE else (
+        f"agent._agent_c has ABI version {_abi}, the package expects "
+        f"{layout.ABI_VERSION}: rebuild the extension")
+
+if AVAILABLE:
+    ffi = _agent_c.ffi
+    lib = _agent_c.lib
+else:
+    ffi = lib = None
+
+# A file over this size is refused rather than read into an ever larger buffer.
+MAX_FILE_BYTES = 64 << 20
+
+_SCALAR = {
+    # source: (struct, parse, load, initial read buffer)
+    "stat": ("struct agent_stat", "agent_parse_stat", "agent_load_stat", 64 << 10),
+    "meminfo": ("struct agent_meminfo", "agent_parse_meminfo", "agent_load_meminfo", 4 << 10),
+    "loadavg": ("struct agent_loadavg", "agent_parse_loadavg", "agent_load_loadavg", 4 << 10),
+    "uptime": ("struct agent_uptime", "agent_parse_uptime", "agent_load_uptime", 4 << 10),
+}
+_ROWS = {
+    # source: (row struct, parse, load, initial read buffer, initial rows)
+    "diskstats": ("struct agent_diskstats", "agent_parse_diskstats", "agent_load_diskstats",
+                  64 << 10, 64),
+    "netdev": ("struct agent_netdev", "agent_parse_netdev", "agent_load_netdev",
+               64 << 10, 64),
+}
+SOURCES = tuple(_SCALAR) + tuple(_ROWS)
+
+
+def _require():
+    if not AVAILABLE:
+        raise RuntimeError(f"the C backend is not available: {UNAVAILABLE_REASON}")
+
+
+def _cdata(data):
+    # bytes go to C without a copy; other buffers (bytearray, memoryview)
+    # are wrapped, also without a copy.
+    if type(data) is bytes:
+        return data
+    return ffi.from_buffer("char[]", data)
+
+
+def _parse_scalar(source: str, data) -> bytes:
+    _require()
+    ctype, parse, _load, _buf = _SCALAR[source]
+    out = ffi.new(ctype + " *")
+    err_line = ffi.new("size_t *")
+    rc = getattr(lib, parse)(_cdata(data), len(data), out, err_line)
+    if rc != layout.OK:
+        raise ParseError(rc, err_line[0])
+    return bytes(ffi.buffer(out))
+
+
+def _parse_rows(source: str, data) -> bytes:
+    _require()
+    ctype, parse, _load, _buf, _rows = _ROWS[source]
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
+    fn = getattr(lib, parse)
+    cdata = _cdata(data)
+    count = ffi.new("size_t *")
+    err_line = ffi.new("size_t *")
+    # A row is a non-blank line, so rows never outnumber lines: the first
+    # array is sized from the newline count, capped so that a file of empty
+    # lines does not allocate megabytes; EROWS doubles it from there.
+    max_rows = data.count(b"\n") + 1
+    rows_cap = min(max_rows, 4096)
+    while True:
+        rows = ffi.new(f"{ctype}[{rows_cap}]")
+        rc = fn(cdata, len(data), rows, rows_cap, count, err_line)
+        if rc == layout.EROWS and rows_cap < max_rows:
+            rows_cap = min(rows_cap * 2, max_rows)
+            continue
+        if rc != layout.OK:
+            raise ParseError(rc, err_line[0])
+        return bytes(ffi.buffer(rows, count[0] * ffi.sizeof(ctype)))
+
+
+def parse_stat(data: bytes) -> bytes:
+    return _parse_scalar("stat", data)
+
+
+def parse_meminfo(data: bytes) -> bytes:
+    return _parse_scalar("meminfo", data)
+
+
+def parse_loadavg(data: bytes) -> bytes:
+    return _parse_scalar("loadavg", data)
+
+
+def parse_uptime(data: bytes) -> bytes:
+    return _parse_scalar("uptime", data)
+
+
+def parse_diskstats(data: bytes) -> bytes:
+    return _parse_rows("diskstats", data)
+
+
+def parse_netdev(data: bytes) -> bytes:
+    return _parse_rows("netdev", data)
+
+
+def _raise_oserror():
+    err = ffi.errno
+    raise OSError(err, os.strerror(err))
+
+
+class _ScalarLoader:
+    """Reads and parses one source in one C call; owns a reusable buffer."""
+
+    __slots__ = ("_load", "_cap", "_buf", "_len", "_out", "_err_line")
+
+    def __init__(self, source: str):
+        ctype, _parse, load, cap = _SCALAR[source]
+        self._load = getattr(lib, load)
+        self._cap = cap
+        self._buf = ffi.new("char[]", cap)
+        self._len = ffi.new("size_t *")
+        self._out = ffi.new(ctype + " *")
+        self._err_line = ffi.new("size_t *")
+
+    def __call__(self, fd: int) -> bytes:
+        while True:
+            rc = self._load(fd, self._buf, self._cap, self._len, self._out, self._err_line)
+            if rc == layout.OK:
+                return bytes(ffi.buffer(self._out))
+            if rc == layout.ETRUNC:
+                self._grow_buffer()
+                continue
+            if rc == layout.EIO:
+                _raise_oserror()
+            raise ParseError(rc, self._err_line[0])
+
+    def _grow_buffer(self):
+        if self._cap >= MAX_FILE_BYTES:
+            raise ParseError(layout.ETRUNC, 0)
+        self._cap = min(self._cap * 2, MAX_FILE_BYTES)
+        self._buf = ffi.new("char[]", self._cap)
+
+
+class _RowsLoader:
+    """Reads and parses a per-device source in one C call in the common case.
+
+    On EROWS the whole file is already in the buffer, so only the parse is
+    repeated, on the same bytes, with a doubled row array: no second read.
+    """
+
+    __slots__ = ("_load", "_parse", "_ctype", "_row_size", "_cap", "_buf", "_len",
+                 "_rows_cap", "_rows", "_count", "_err_line")
+
+    def __init__(self, source: str):
+        ctype, parse, load, cap, rows_cap = _ROWS[source]
+        self._load = getattr(lib, load)
+        self._parse = getattr(lib, parse)
+        self._ctype = ctype
+        self._row_size = ffi.sizeof(ctype)
+        self._cap = cap
+        self._buf = ffi.new("char[]", cap)
+        self._len = ffi.new("size_t *")
+        self._rows_cap = rows_cap
+        self._rows = ffi.new(f"{ctype}[]", rows_cap)
+        self._count = ffi.new("size_t *")
+        self._err_line = ffi.new("size_t *")
+
+    def __call__(self, fd: int) -> bytes:
+        while True:
+            rc = self._load(fd, self._buf, self._cap, self._len,
+                            self._rows, self._rows_cap, self._count, self._err_line)
+            if rc != layout.ETRUNC:
+                break
+            self._grow_buffer()
+        while rc == layout.EROWS:
+            self._grow_rows(self._len[0])
+            rc = self._parse(self._buf, self._len[0], self._rows, self._rows_cap,
+                             self._count, self._err_line)
+        if rc == layout.OK:
+            return bytes(ffi.buffer(self._rows, self._count[0] * self._row_size))
+        if rc == layout.EIO:
+            _raise_oserror()
+        raise ParseError(rc, self._err_line[0])
+
+    def _grow_buffer(self):
+        if self._cap >= MAX_FILE_BYTES:
+            raise ParseError(layout.ETRUNC, 0)
+        self._cap = min(self._cap * 2, MAX_FILE_BYTES)
+        self._buf = ffi.new("char[]", self._cap)
+
+    def _grow_rows(self, length: int):
+        # Rows are non-blank lines, so more than length + 1 of them means the
+        # C parser is wrong: fail instead of growing forever.
+        if self._rows_cap > length:
+            raise RuntimeError(f"{self._ctype}: EROWS with {self._rows_cap} rows "
+                               f"for {length} bytes")
+        self._rows_cap *= 2
+        self._rows = ffi.new(f"{self._ctype}[]", self._rows_cap)
+
+
+def make_loader(source: str) -> Callable[[int], bytes]:
+    """A function fd -> struct bytes for `source`, reusing its buffers.
+
+    Not thread-safe: the caller serializes calls to one loader.
+    """
+    if source not in _SCALAR and source not in _ROWS:
+        raise ValueError(f"unknown /proc source {source!r}; expected one of {SOURCES}")
+    _require()
+    if source in _SCALAR:
+        return _ScalarLoader(source)
+    return _RowsLoader(source)
