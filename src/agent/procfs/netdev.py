@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from struct import error as StructError
+
 from ._scan import counters, split_lines
 from .layout import EFORMAT, ENAME, NAME_MAX, NETDEV, NETDEV_BIT, ParseError
 
@@ -10,24 +12,50 @@ _PRESENT = (1 << _NSTATS) - 1
 _HEADER_LINES = 2
 
 
+def _row(line: bytes, lineno: int) -> bytes | None:
+    """One line, every check in the documented order: the row, None for a
+    blank line, or ParseError."""
+    # The last colon: old kernels print alias names like "team0:1:", and a
+    # counter too wide for its column leaves no space after the colon
+    # ("eth1:18446744073709551615 ...").
+    name, colon, rest = line.rpartition(b":")
+    if not colon:
+        if line.split():
+            raise ParseError(EFORMAT, lineno)
+        return None
+    name = name.strip()
+    if not name or len(name) > NAME_MAX:
+        raise ParseError(ENAME, lineno)
+    fields = rest.split(None, _NSTATS)
+    if len(fields) < _NSTATS:
+        raise ParseError(EFORMAT, lineno)
+    return NETDEV.pack(_PRESENT, *counters(fields[:_NSTATS], lineno), len(name), name)
+
+
 def parse_netdev(data: bytes) -> bytes:
     rows = []
+    append = rows.append
     pack = NETDEV.pack
     lines = split_lines(data)
+    # Dense hosts have thousands of interfaces, so a well-formed line takes a
+    # fast path: one digit check over its 16 counters, and struct.pack doing
+    # the range check; anything unusual goes through _row, which repeats the
+    # checks one by one in the documented order.
     for lineno, line in enumerate(lines[_HEADER_LINES:], _HEADER_LINES + 1):
-        # The last colon: old kernels print alias names like "team0:1:", and a
-        # counter too wide for its column leaves none after the colon
-        # ("eth1:18446744073709551615 ...").
         name, colon, rest = line.rpartition(b":")
-        if not colon:
-            if line.split():
-                raise ParseError(EFORMAT, lineno)
-            continue
         name = name.strip()
-        if not name or len(name) > NAME_MAX:
-            raise ParseError(ENAME, lineno)
         fields = rest.split(None, _NSTATS)
-        if len(fields) < _NSTATS:
-            raise ParseError(EFORMAT, lineno)
-        rows.append(pack(_PRESENT, *counters(fields[:_NSTATS], lineno), len(name), name))
+        if len(fields) > _NSTATS:
+            del fields[_NSTATS:]
+        if (len(fields) == _NSTATS and name and len(name) <= NAME_MAX
+                and b"".join(fields).isdigit()):
+            try:
+                append(pack(_PRESENT, *map(int, fields), len(name), name))
+                continue
+            except (ValueError, StructError):
+                # A value above 2**64-1, or more digits than int() converts.
+                pass
+        row = _row(line, lineno)
+        if row is not None:
+            append(row)
     return b"".join(rows)
