@@ -5,27 +5,14 @@ AGENT_TEST_BACKENDS=c or =python narrows the run to one backend."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from backends import BACKENDS, load_backend  # noqa: F401  (re-exported)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 PROCFS_TREES = FIXTURES / "procfs"
-
-BACKENDS = [b for b in os.environ.get("AGENT_TEST_BACKENDS", "c,python").split(",") if b]
-
-
-def load_backend(name: str):
-    if name == "c":
-        from agent.procfs import cbackend
-        if not cbackend.AVAILABLE:
-            if os.environ.get("AGENT_REQUIRE_C") == "1":
-                pytest.fail(f"C backend required but unavailable: {cbackend.UNAVAILABLE_REASON}")
-            pytest.skip(f"C backend unavailable: {cbackend.UNAVAILABLE_REASON}")
-        return cbackend
-    from agent.procfs import pybackend
-    return pybackend
 
 
 @pytest.fixture(params=BACKENDS)
