@@ -1,0 +1,627 @@
+"""The exposition renderers and content negotiation.
+
+Three independent checks of the renderers: a plain reference renderer in
+this file must give byte-identical output; prometheus_client must render
+the same families to text that its own parsers read back as the same
+samples as ours; promtool must find nothing to report in our text output.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import subprocess
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.exposition import (
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    choose_encoder,
+    choose_gzip,
+    gzip_encode,
+    render_openmetrics,
+    render_text,
+)
+from agent.metrics import COUNTER, GAUGE, Desc, Family, counter, gauge
+
+# --- the reference renderer ---------------------------------------------------
+
+
+def _ref_value(value) -> str:
+    if isinstance(value, int):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
+
+
+def _ref_escape(text: str, quote: bool) -> str:
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if quote else text
+
+
+def reference_render(families, openmetrics: bool) -> bytes:
+    """One line at a time, straight from the two specs."""
+    lines = []
+    for family in families:
+        desc = family.desc
+        sample_name = desc.name + "_total" if desc.type == COUNTER else desc.name
+        meta_name = desc.name if openmetrics else sample_name
+        lines.append(f"# HELP {meta_name} {_ref_escape(desc.help, quote=openmetrics)}")
+        lines.append(f"# TYPE {meta_name} {desc.type}")
+        for label_values, value in family.samples:
+            assert len(label_values) == len(desc.label_names)
+            labels = ""
+            if desc.label_names:
+                pairs = [f'{name}="{_ref_escape(v, quote=True)}"'
+                         for name, v in zip(desc.label_names, label_values)]
+                labels = "{" + ",".join(pairs) + "}"
+            lines.append(f"{sample_name}{labels} {_ref_value(value)}")
+    if openmetrics:
+        lines.append("# EOF")
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+# --- families ------------------------------------------------------------------
+
+WEIRD_LABEL_VALUES = [
+    "", " ", "sda", 'say "hi"', "back\\slash", "trailing\\", "new\nline", "\\n literal",
+    "\\\"", "}", "{", ",", "=", "a=\"b\",c=\"d\"", "# HELP", "tab\there", "é", "日本語",
+    "emoji 🦀", "\u2028", "\x7f", "cr\rreturn", "\ufffd",
+]
+
+
+def sample_families() -> list[Family]:
+    """Gauges and counters, 0-3 labels, weird label values and help text,
+    big ints, float corner cases."""
+    rnd = random.Random(42)
+    uint64_max = 2**64 - 1
+    fams = [
+        Family(gauge("agent_load1", "1-minute load average."), [((), 0.5)]),
+        Family(gauge("agent_empty", "A family with no samples."), []),
+        Family(counter("agent_boot", 'Help with \\ backslash, "quotes" and a\nnewline.'), [((), 1)]),
+        Family(counter("agent_disk_read_bytes", "Bytes read.", ("device",)), [
+            (("sda",), uint64_max * 512),
+            (("sdb",), uint64_max),
+            (("sdc",), 2**64),
+            (("sdd",), 0),
+            (("nvme0n1",), 2**100 + 1),
+        ]),
+        Family(gauge("agent_weird", "Weird label values.", ("value",)),
+               [((v,), i) for i, v in enumerate(WEIRD_LABEL_VALUES)]),
+        Family(gauge("agent_pairs", "Two labels.", ("a", "b")),
+               [((a, b), rnd.randint(-10**6, 10**6))
+                for a in WEIRD_LABEL_VALUES[:6] for b in WEIRD_LABEL_VALUES[-6:]]),
+        Family(gauge("agent_three", "Three labels.", ("x", "y", "z")),
+               [(("1", "2", 'q"q'), 3), (("a\\b", "c\nd", ""), -4.25)]),
+        Family(gauge("agent_floats", "Float corner cases.", ("case",)), [
+            (("tenth",), 0.1), (("big",), 1e20), (("small",), 5e-324), (("neg_zero",), -0.0),
+            (("max",), 1.7976931348623157e308), (("third",), 1 / 3), (("int_float",), 3.0),
+            (("nan",), math.nan), (("inf",), math.inf), (("ninf",), -math.inf),
+            (("negative",), -12.5),
+        ]),
+        Family(gauge("agent_odd_types", "bool and other int subclasses.", ("case",)), [
+            (("true",), True), (("false",), False),
+        ]),
+        Family(counter("agent_cpu_seconds", "CPU time.", ("cpu", "mode")),
+               [((str(c), m), round(rnd.uniform(0, 1e6), 2))
+                for c in range(4) for m in ("user", "system", "idle")]),
+    ]
+    return fams
+
+
+def dense_families(n_cpus=64, n_disks=30, n_ifaces=60) -> list[Family]:
+    """A dense host's ~4,000 samples, lint-clean names."""
+    rnd = random.Random(7)
+    fams = []
+    cpus = [str(i) for i in range(n_cpus)]
+    fams.append(Family(counter("node_cpu_seconds", "Seconds the CPUs spent in each mode.", ("cpu", "mode")),
+                       [((c, m), round(rnd.uniform(0, 5e6), 2)) for c in cpus
+                        for m in ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")]))
+    disks = [f"sd{chr(97 + i % 26)}{i // 26 or ''}" for i in range(n_disks)]
+    for stat in ("reads_completed", "reads_merged", "writes_completed", "writes_merged", "io_now",
+                 "discards_completed", "discards_merged", "discarded_sectors", "flush_requests"):
+        fams.append(Family(counter(f"node_disk_{stat}", f"Disk statistic {stat}.", ("device",)),
+                           [((d,), rnd.randint(0, 10**10)) for d in disks]))
+    for stat in ("read_bytes", "written_bytes"):
+        fams.append(Family(counter(f"node_disk_{stat}", f"Disk statistic {stat}.", ("device",)),
+                           [((d,), rnd.randint(0, 2**64 - 1) * 512) for d in disks]))
+    for stat in ("read_time_seconds", "write_time_seconds", "io_time_seconds"):
+        fams.append(Family(counter(f"node_disk_{stat}", f"Disk statistic {stat}.", ("device",)),
+                           [((d,), round(rnd.uniform(0, 1e6), 3)) for d in disks]))
+    ifaces = ["lo", "eth0"] + [f"veth{i:07x}" for i in range(n_ifaces - 2)]
+    for stat in ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"):
+        for direction in ("receive", "transmit"):
+            fams.append(Family(
+                counter(f"node_network_{direction}_{stat}", f"Network device statistic {direction}_{stat}.",
+                        ("device",)),
+                [((i,), rnd.randint(0, 2**40)) for i in ifaces]))
+    fams.append(Family(counter("node_softirqs", "Softirqs per CPU and type.", ("cpu", "type")),
+                       [((c, t), rnd.randint(0, 10**9)) for c in cpus
+                        for t in ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED",
+                                  "HRTIMER", "RCU")]))
+    fams.append(Family(counter("node_interrupts", "Interrupts per CPU.", ("cpu", "irq")),
+                       [((c, str(i)), rnd.randint(0, 10**8)) for c in cpus for i in range(20)]))
+    for k in range(60):
+        fams.append(Family(gauge(f"node_memory_field{k}_bytes", f"Memory information field {k}."),
+                           [((), rnd.randint(0, 2**36) * 1024)]))
+    for name in ("node_load1", "node_load5", "node_load15"):
+        fams.append(Family(gauge(name, "Load average."), [((), round(rnd.uniform(0, 64), 2))]))
+    return fams
+
+
+def test_dense_families_have_about_4000_samples():
+    assert 3800 <= sum(len(f.samples) for f in dense_families()) <= 4200
+
+
+# --- byte identity with the reference ------------------------------------------
+
+
+@pytest.mark.parametrize("make", [sample_families, dense_families])
+def test_text_matches_reference(make):
+    families = make()
+    assert render_text(families) == reference_render(families, openmetrics=False)
+
+
+@pytest.mark.parametrize("make", [sample_families, dense_families])
+def test_openmetrics_matches_reference(make):
+    families = make()
+    assert render_openmetrics(families) == reference_render(families, openmetrics=True)
+
+
+def test_second_render_uses_cache_and_stays_identical():
+    families = sample_families()
+    first = render_text(families), render_openmetrics(families)
+    second = render_text(families), render_openmetrics(families)
+    assert first == second
+
+
+_names = st.sampled_from(["m", "agent_x", "a:b", "_u", "x9"])
+_label_names = st.lists(st.sampled_from(["a", "b", "device", "_l", "x1", "mode"]),
+                        unique=True, max_size=4).map(tuple)
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+_values = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+
+
+@st.composite
+def _families(draw):
+    out = []
+    for i in range(draw(st.integers(0, 4))):
+        labels = draw(_label_names)
+        kind = draw(st.sampled_from([COUNTER, GAUGE]))
+        desc = Desc(f"{draw(_names)}{i}", kind, draw(_text), labels)
+        samples = draw(st.lists(
+            st.tuples(st.tuples(*[_text] * len(labels)), _values), max_size=6))
+        out.append(Family(desc, samples))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_families())
+def test_generated_families_match_reference(families):
+    assert render_text(families) == reference_render(families, openmetrics=False)
+    assert render_openmetrics(families) == reference_render(families, openmetrics=True)
+
+
+# --- exact values, layout, errors ------------------------------------------------
+
+
+def test_big_counters_are_exact_integers():
+    desc = counter("agent_sectors_bytes", "Bytes.", ("device",))
+    values = [2**64 - 1, (2**64 - 1) * 512, 2**64, 10**30]
+    body = render_text([Family(desc, [((str(i),), v) for i, v in enumerate(values)])]).decode()
+    for i, v in enumerate(values):
+        assert f'agent_sectors_bytes_total{{device="{i}"}} {v}\n' in body
+    assert "e+" not in body
+
+
+def test_counter_and_gauge_layout():
+    fams = [Family(counter("agent_forks", "Forks since boot."), [((), 7)]),
+            Family(gauge("agent_up", "Up."), [((), 1)])]
+    assert render_text(fams) == (
+        b"# HELP agent_forks_total Forks since boot.\n"
+        b"# TYPE agent_forks_total counter\n"
+        b"agent_forks_total 7\n"
+        b"# HELP agent_up Up.\n"
+        b"# TYPE agent_up gauge\n"
+        b"agent_up 1\n")
+    assert render_openmetrics(fams) == (
+        b"# HELP agent_forks Forks since boot.\n"
+        b"# TYPE agent_forks counter\n"
+        b"agent_forks_total 7\n"
+        b"# HELP agent_up Up.\n"
+        b"# TYPE agent_up gauge\n"
+        b"agent_up 1\n"
+        b"# EOF\n")
+
+
+def test_escaping_per_format():
+    desc = gauge("agent_e", 'a\\b "c"\nd', ("l",))
+    fam = [Family(desc, [(('x\\y "z"\nw',), 1)])]
+    assert render_text(fam) == (
+        b'# HELP agent_e a\\\\b "c"\\nd\n# TYPE agent_e gauge\n'
+        b'agent_e{l="x\\\\y \\"z\\"\\nw"} 1\n')
+    assert render_openmetrics(fam) == (
+        b'# HELP agent_e a\\\\b \\"c\\"\\nd\n# TYPE agent_e gauge\n'
+        b'agent_e{l="x\\\\y \\"z\\"\\nw"} 1\n# EOF\n')
+
+
+def test_special_floats_spelling():
+    desc = gauge("agent_f", "F.", ("c",))
+    fam = [Family(desc, [(("n",), math.nan), (("p",), math.inf), (("m",), -math.inf), (("r",), 0.1)])]
+    assert render_text(fam).endswith(
+        b'agent_f{c="n"} NaN\nagent_f{c="p"} +Inf\nagent_f{c="m"} -Inf\nagent_f{c="r"} 0.1\n')
+
+
+def test_utf8_label_values_encoded():
+    fam = [Family(gauge("agent_u", "U.", ("l",)), [(("日本",), 1)])]
+    assert 'agent_u{l="日本"} 1\n'.encode() in render_text(fam)
+
+
+def test_empty_input():
+    assert render_text([]) == b""
+    assert render_openmetrics([]) == b"# EOF\n"
+
+
+@pytest.mark.parametrize("family", [
+    Family(gauge("agent_x", "X.", ("a",)), [(("1", "2"), 1)]),
+    Family(gauge("agent_x", "X.", ("a", "b")), [(("1",), 1)]),
+    Family(gauge("agent_x", "X.", ("a", "b", "c")), [(("1",), 1)]),
+    Family(gauge("agent_x", "X."), [(("1",), 1)]),
+    Family(gauge("agent_x", "X.", ("a",)), [((1,), 1)]),
+    Family(gauge("agent_x", "X."), [((), None)]),
+    Family(gauge("agent_x", "X."), [((), "12")]),
+], ids=["too-many", "too-few", "too-few-3", "labels-on-unlabelled", "int-label", "none-value",
+        "str-value"])
+def test_bad_samples_raise_valueerror_naming_the_family(family):
+    for render in (render_text, render_openmetrics):
+        with pytest.raises(ValueError, match="agent_x"):
+            render([family])
+
+
+@pytest.mark.parametrize("desc", [
+    Desc("1bad", GAUGE, "h"),
+    Desc("bad-name", GAUGE, "h"),
+    Desc("agent_x_total", COUNTER, "h"),
+    Desc("agent_x", "histogram", "h"),
+    Desc("agent_x", GAUGE, "h", ("bad-label",)),
+    Desc("agent_x", GAUGE, "h", ("__reserved",)),
+    Desc("agent_x", GAUGE, "h", ("a", "a")),
+], ids=["digit-first", "dash", "counter-total", "unknown-type", "bad-label", "reserved-label",
+        "duplicate-label"])
+def test_invalid_descs_are_refused(desc):
+    with pytest.raises(ValueError):
+        render_text([Family(desc, [])])
+    with pytest.raises(ValueError):
+        render_openmetrics([Family(desc, [])])
+
+
+# --- prometheus_client cross-check ------------------------------------------------
+
+
+def _to_client_families(families):
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    out = []
+    for family in families:
+        desc = family.desc
+        cls = CounterMetricFamily if desc.type == COUNTER else GaugeMetricFamily
+        metric = cls(desc.name, desc.help, labels=list(desc.label_names))
+        for label_values, value in family.samples:
+            metric.add_metric(list(label_values), value)
+        out.append(metric)
+    return out
+
+
+class _StaticCollector:
+    def __init__(self, metrics):
+        self._metrics = metrics
+
+    def collect(self):
+        return iter(self._metrics)
+
+
+def _client_output(families, openmetrics: bool) -> str:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import generate_latest as text_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_StaticCollector(_to_client_families(families)))
+    return (om_latest if openmetrics else text_latest)(registry).decode("utf-8")
+
+
+def _parsed(text: str, openmetrics: bool):
+    """{family: (type, help, {(sample name, labels): value as float})}."""
+    if openmetrics:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    else:
+        from prometheus_client.parser import text_string_to_metric_families
+    out = {}
+    for metric in text_string_to_metric_families(text):
+        samples = {}
+        for sample in metric.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            assert key not in samples
+            samples[key] = float(sample.value)
+        out[metric.name] = (metric.type, metric.documentation, samples)
+    return out
+
+
+def _same_samples(ours: dict, theirs: dict):
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        our_type, our_help, our_samples = ours[name]
+        their_type, their_help, their_samples = theirs[name]
+        assert (our_type, our_help) == (their_type, their_help), name
+        assert our_samples.keys() == their_samples.keys(), name
+        for key, value in our_samples.items():
+            other = their_samples[key]
+            assert value == other or (math.isnan(value) and math.isnan(other)), (key, value, other)
+
+
+def _client_comparable(families):
+    # The OpenMetrics parser refuses a NaN or negative counter and an
+    # empty family is legal but carries nothing to compare; keep the rest.
+    out = []
+    for family in families:
+        samples = family.samples
+        if family.desc.type == COUNTER:
+            samples = [(lv, v) for lv, v in samples if not (v != v or v < 0)]
+        out.append(Family(family.desc, samples))
+    return out
+
+
+@pytest.mark.parametrize("make", [sample_families, dense_families])
+def test_text_parses_like_prometheus_client(make):
+    families = make()
+    ours = _parsed(render_text(families).decode("utf-8"), openmetrics=False)
+    theirs = _parsed(_client_output(families, openmetrics=False), openmetrics=False)
+    _same_samples(ours, theirs)
+    assert sum(len(s) for _, _, s in ours.values()) == sum(len(f.samples) for f in families)
+
+
+@pytest.mark.parametrize("make", [sample_families, dense_families])
+def test_openmetrics_parses_like_prometheus_client(make):
+    families = _client_comparable(make())
+    ours = _parsed(render_openmetrics(families).decode("utf-8"), openmetrics=True)
+    theirs = _parsed(_client_output(families, openmetrics=True), openmetrics=True)
+    _same_samples(ours, theirs)
+    assert sum(len(s) for _, _, s in ours.values()) == sum(len(f.samples) for f in families)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_client_parser_reads_big_integers_exactly(openmetrics):
+    if openmetrics:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+        body = render_openmetrics
+    else:
+        from prometheus_client.parser import text_string_to_metric_families
+        body = render_text
+    value = (2**64 - 1) * 512
+    fam = [Family(counter("agent_bytes", "B."), [((), value)])]
+    (metric,) = text_string_to_metric_families(body(fam).decode())
+    assert metric.samples[0].value == value
+
+
+# --- promtool --------------------------------------------------------------------
+
+
+def _promtool():
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is required in CI")
+        pytest.skip("promtool not installed")
+    return path
+
+
+def test_promtool_check_metrics_reports_nothing():
+    promtool = _promtool()
+    body = render_text(dense_families() + [
+        Family(gauge("agent_weird_labels", "Weird label values.", ("value",)),
+               [((v,), i) for i, v in enumerate(WEIRD_LABEL_VALUES)]),
+        Family(counter("agent_boot", 'Help with \\ backslash, "quotes" and a\nnewline.'), [((), 1)]),
+    ])
+    result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert result.stdout == b"" and result.stderr == b"", (result.stdout + result.stderr).decode(
+        errors="replace")
+
+
+# --- choose_encoder ----------------------------------------------------------------
+
+TEXT = (render_text, TEXT_CONTENT_TYPE)
+OM = (render_openmetrics, OPENMETRICS_CONTENT_TYPE)
+
+# The headers Prometheus sends, from its scrape code across versions.
+PROMETHEUS_ACCEPT = {
+    # 2.0-2.4: text only.
+    "prometheus-2.0": ("text/plain;version=0.0.4;q=1,*/*;q=0.1", TEXT),
+    # 2.5-2.30: the OpenMetrics draft first.
+    "prometheus-2.5": ("application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                       OM),
+    # 2.31-2.40: OpenMetrics 1.0.0.
+    "prometheus-2.31": ("application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                        OM),
+    # 2.41-2.48: both OpenMetrics versions, then text.
+    "prometheus-2.41": ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+                        "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", OM),
+    # 2.41-2.48 with native histograms: protobuf first, which we don't offer.
+    "prometheus-2.41-protobuf": (
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,"
+        "application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,"
+        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1", OM),
+    # 2.49+: scrape_protocols, descending q from 0.5.
+    "prometheus-2.49": ("application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
+                        "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", OM),
+    "prometheus-2.49-protobuf": (
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,"
+        "application/openmetrics-text;version=1.0.0;q=0.4,application/openmetrics-text;version=0.0.1;q=0.3,"
+        "text/plain;version=0.0.4;q=0.2,*/*;q=0.1", OM),
+    # 2.49+ with scrape_protocols: [PrometheusText0.0.4].
+    "prometheus-2.49-text-only": ("text/plain;version=0.0.4;q=0.5,*/*;q=0.4", TEXT),
+    # 3.0: text 1.0.0 added, escaping on every element.
+    "prometheus-3.0": (
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+        "application/openmetrics-text;version=0.0.1;escaping=allow-utf-8;q=0.5,"
+        "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+        "text/plain;version=0.0.4;escaping=allow-utf-8;q=0.3,*/*;q=0.2", OM),
+    # 3.x: escaping only on the 1.0.0 formats; underscores when configured.
+    "prometheus-3.x": (
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+        "application/openmetrics-text;version=0.0.1;q=0.5,"
+        "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", OM),
+    "prometheus-3.x-underscores": (
+        "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"
+        "application/openmetrics-text;version=0.0.1;q=0.5,"
+        "text/plain;version=1.0.0;escaping=underscores;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", OM),
+    "prometheus-3.x-protobuf": (
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,"
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+        "application/openmetrics-text;version=0.0.1;q=0.4,"
+        "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", OM),
+    # 3.x with scrape_protocols: [PrometheusText1.0.0]: our 0.0.4 output is
+    # valid text 1.0.0 (legacy names only), so text beats */*.
+    "prometheus-3.x-text1-only": ("text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,*/*;q=0.5", TEXT),
+}
+
+OTHER_ACCEPT = {
+    "none": (None, TEXT),
+    "empty": ("", TEXT),
+    "curl": ("*/*", TEXT),
+    "browser": ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8", TEXT),
+    "python-requests": ("*/*", TEXT),
+    "openmetrics-bare": ("application/openmetrics-text", OM),
+    "openmetrics-quoted-version": ('application/openmetrics-text; version="1.0.0"', OM),
+    "openmetrics-upper-case": ("APPLICATION/OPENMETRICS-TEXT; VERSION=1.0.0; CHARSET=UTF-8", OM),
+    "openmetrics-spaces": ("  application/openmetrics-text ;  version = 1.0.0 ; q = 0.9 , text/plain ; q=0.5 ", OM),
+    "openmetrics-refused": ("application/openmetrics-text;q=0", TEXT),
+    "openmetrics-refused-star": ("application/openmetrics-text;q=0,*/*", TEXT),
+    "openmetrics-q-zero-decimals": ("application/openmetrics-text;q=0.000,*/*;q=0.1", TEXT),
+    "text-refused-star": ("text/plain;q=0,*/*", OM),
+    "text-version-refused": ("text/plain;version=0.0.4;q=0,text/plain;q=1,application/openmetrics-text;q=0.5", OM),
+    "both-refused": ("text/plain;q=0,application/openmetrics-text;q=0", TEXT),
+    "all-refused": ("*/*;q=0", TEXT),
+    "text-preferred": ("text/plain;version=0.0.4,application/openmetrics-text;q=0.9", TEXT),
+    "om-preferred-by-q": ("text/plain;q=0.4,application/openmetrics-text;q=0.6", OM),
+    "tie-first-listed-om": ("application/openmetrics-text,text/plain", OM),
+    "tie-first-listed-text": ("text/plain,application/openmetrics-text", TEXT),
+    "tie-explicit-beats-wildcard": ("*/*,text/plain", TEXT),
+    "tie-explicit-om-beats-wildcard": ("*/*,application/openmetrics-text", OM),
+    "application-wildcard": ("application/*", OM),
+    "text-wildcard": ("text/*", TEXT),
+    "wildcards-tie": ("application/*,text/*", OM),
+    "more-specific-range-wins": ("application/openmetrics-text;version=1.0.0;q=0,application/*;q=1,*/*;q=0.5",
+                                 TEXT),
+    "openmetrics-unknown-version": ("application/openmetrics-text;version=2.0.0", TEXT),
+    "openmetrics-unknown-version-star": ("application/openmetrics-text;version=2.0.0,*/*;q=0.1", TEXT),
+    "text-unknown-version": ("text/plain;version=0.0.1,application/openmetrics-text;q=0.1", OM),
+    "openmetrics-latin1": ("application/openmetrics-text;charset=iso-8859-1", TEXT),
+    "openmetrics-unknown-escaping": ("application/openmetrics-text;escaping=bogus", OM),
+    "protobuf-only": ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+                      TEXT),
+    "json-only": ("application/json", TEXT),
+    "quoted-comma": ('text/plain;foo="a,b";q=0,application/openmetrics-text', OM),
+}
+
+HOSTILE_ACCEPT = [
+    ";;;,,,", ",", ";", "/", "*/plain", "text/", "/plain", "application/openmetrics-text;q=abc",
+    "application/openmetrics-text;q=1.5", "application/openmetrics-text;q=-1", "application/openmetrics-text;q=nan",
+    "application/openmetrics-text;q=inf", "application/openmetrics-text;q=1e0", "application/openmetrics-text;q",
+    "application/openmetrics-text;=1", 'application/openmetrics-text;version="1.0.0', '"""', '\\',
+    "\x00\x01\x02", "ápplication/openmetrics-text", "application/openmetrics-text" * 400,
+    ",".join(["text/plain;q=0"] * 500), "a/b;" * 1000, "=" * 5000, "application/openmetrics-text;q=0." + "0" * 300 + "1",
+]
+
+
+@pytest.mark.parametrize("header,expected", list(PROMETHEUS_ACCEPT.values()), ids=list(PROMETHEUS_ACCEPT))
+def test_choose_encoder_prometheus_headers(header, expected):
+    assert choose_encoder(header) == expected
+
+
+@pytest.mark.parametrize("header,expected", list(OTHER_ACCEPT.values()), ids=list(OTHER_ACCEPT))
+def test_choose_encoder_table(header, expected):
+    assert choose_encoder(header) == expected
+
+
+@pytest.mark.parametrize("header", HOSTILE_ACCEPT)
+def test_choose_encoder_hostile_headers_fall_back_to_text(header):
+    assert choose_encoder(header) == TEXT
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_choose_encoder_never_raises(header):
+    assert choose_encoder(header) in (TEXT, OM)
+
+
+def test_choose_encoder_pair_is_consistent():
+    for header in ("application/openmetrics-text", "*/*"):
+        render, content_type = choose_encoder(header)
+        body = render([Family(gauge("agent_up", "Up."), [((), 1)])])
+        assert body.endswith(b"# EOF\n") == content_type.startswith("application/openmetrics-text")
+
+
+# --- choose_gzip ------------------------------------------------------------------
+
+GZIP_TABLE = {
+    "none": (None, False),
+    "empty": ("", False),
+    "prometheus": ("gzip", True),
+    "prometheus-no-compression": ("identity", False),
+    "curl-compressed": ("deflate, gzip, br, zstd", True),
+    "browser": ("gzip, deflate, br", True),
+    "upper-case": ("GZIP", True),
+    "x-gzip": ("x-gzip", True),
+    "spaces": ("  gzip ; q = 0.5 ", True),
+    "tiny-q": ("gzip;q=0.001", True),
+    "refused": ("gzip;q=0", False),
+    "refused-decimals": ("gzip;q=0.000", False),
+    "refused-overrides-star": ("gzip;q=0, *", False),
+    "star": ("*", True),
+    "star-refused": ("*;q=0", False),
+    "identity-only": ("identity;q=1, *;q=0", False),
+    "deflate-only": ("deflate", False),
+    "preferences": ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+    "garbage-q": ("gzip;q=abc", False),
+    "garbage-q-star": ("gzip;q=abc, *;q=0.5", True),
+    "q-too-big": ("gzip;q=2", False),
+    "empty-q": ("gzip;q=", False),
+    "garbage": (";;,,", False),
+    "binary": ("\x00gzip\xff", False),
+    "gzip-substring": ("gzipx, xgzip", False),
+    "long": ("identity, " * 800 + "gzip", True),
+}
+
+
+@pytest.mark.parametrize("header,expected", list(GZIP_TABLE.values()), ids=list(GZIP_TABLE))
+def test_choose_gzip_table(header, expected):
+    assert choose_gzip(header) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=100))
+def test_choose_gzip_never_raises(header):
+    assert choose_gzip(header) in (True, False)
+
+
+def test_gzip_encode_round_trips():
+    body = render_text(dense_families())
+    packed = gzip_encode(body)
+    assert packed[:2] == b"\x1f\x8b"
+    assert zlib.decompress(packed, 31) == body
+    assert len(packed) < len(body) // 3
