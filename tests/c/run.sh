@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Build the C core with its unit tests and run them: once under ASan+UBSan
+# (-O0 -g), once at -O2 without sanitizers (some warnings need the
+# optimiser's analysis).  CC=gcc or CC=clang; exit status non-zero on any
+# warning or failed check.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CC=${CC:-cc}
+out=$(mktemp -d "${TMPDIR:-/tmp}/agent-ctest.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+
+srcs=(csrc/*.c tests/c/*.c)
+common=(-std=c11 -Wall -Wextra -Werror -pedantic -Icsrc)
+
+echo "== $CC: ASan+UBSan"
+"$CC" "${common[@]}" -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+    -fno-omit-frame-pointer "${srcs[@]}" -o "$out/test_asan"
+ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    "$out/test_asan"
+
+echo "== $CC: -O2"
+"$CC" "${common[@]}" -O2 "${srcs[@]}" -o "$out/test_O2"
+"$out/test_O2"
