@@ -1,0 +1,169 @@
+"""/proc/stat: the table of docs/PARSERS.md cases, then every fixture tree.
+
+Each case is bytes in and either the exact struct out (every field given in
+`want`, every other field 0, `present` = exactly the bits of `want`'s keys)
+or the exact ParseError (code, line).  Run on each backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.procfs import layout as L
+from conftest import procfs_trees
+
+U64 = 2**64 - 1
+BIG = str(2**64).encode()                  # one past the largest counter
+CPU = L.STAT_CPU_FIELDS                    # user, nice, …, guest_nice
+
+
+def cpu(*values: int) -> dict:
+    return dict(zip(CPU, values))
+
+
+def err(code: int, line: int) -> tuple:
+    return ("error", code, line)
+
+
+CASES = [
+    # name, input, expected
+    ("empty", b"", err(L.EMISSING, 0)),
+    ("blank lines only", b"\n \t\n\r\n\x0b\x0c\n", err(L.EMISSING, 0)),
+    ("not enough fields", b"cpu  1 2 3\n", err(L.EFORMAT, 1)),
+    ("cpu with no field", b"intr 1\ncpu\n", err(L.EFORMAT, 2)),
+    ("valid",
+     b"cpu  10 20 30 40 50 60 70 80 90 100\n"
+     b"cpu0 10 20 30 40 50 60 70 80 90 100\n"
+     b"intr 114930548 113199788 3 0 5 263 0 4\n"
+     b"ctxt 1990473\nbtime 1062191376\nprocesses 2915\n"
+     b"procs_running 1\nprocs_blocked 0\n"
+     b"softirq 183433 0 21755 12 39 1137 231 21459 2263\n",
+     dict(cpu(10, 20, 30, 40, 50, 60, 70, 80, 90, 100), ctxt=1990473,
+          btime=1062191376, processes=2915, procs_running=1, procs_blocked=0)),
+    # The cpu line's field count over the kernel generations.
+    ("four cpu fields", b"cpu 1 2 3 4\n", cpu(1, 2, 3, 4)),
+    ("seven cpu fields (2.6.0)", b"cpu 1 2 3 4 5 6 7\n", cpu(1, 2, 3, 4, 5, 6, 7)),
+    ("eight cpu fields (2.6.11 steal)", b"cpu  1 2 3 4 5 6 7 8\n", cpu(1, 2, 3, 4, 5, 6, 7, 8)),
+    ("nine cpu fields (2.6.24 guest)", b"cpu 1 2 3 4 5 6 7 8 9\n", cpu(*range(1, 10))),
+    ("more than ten cpu fields: the rest ignored unread",
+     b"cpu 1 2 3 4 5 6 7 8 9 10 11 twelve " + BIG + b"\n", cpu(*range(1, 11))),
+    ("no cpu line", b"cpu0 1 2 3 4\nctxt 5\n", err(L.EMISSING, 0)),
+    # Counters.
+    ("largest counter", b"cpu " + str(U64).encode() + b" 0 0 0\n", cpu(U64, 0, 0, 0)),
+    ("counter one too large", b"cpu " + BIG + b" 0 0 0\n", err(L.ERANGE, 1)),
+    ("too large whatever the leading zeros", b"cpu 0000000000" + BIG + b" 0 0 0\n", err(L.ERANGE, 1)),
+    ("25-digit counter", b"cpu 1 " + b"9" * 25 + b" 0 0\n", err(L.ERANGE, 1)),
+    ("leading zeros", b"cpu " + b"0" * 40 + b"7 00 000 0009\n", cpu(7, 0, 0, 9)),
+    ("largest counter behind leading zeros",
+     b"cpu 000" + str(U64).encode() + b" 0 0 0\n", cpu(U64, 0, 0, 0)),
+    ("plus sign", b"cpu +1 2 3 4\n", err(L.EFORMAT, 1)),
+    ("minus sign", b"cpu 1 -2 3 4\n", err(L.EFORMAT, 1)),
+    ("underscore", b"cpu 1 2 1_000 4\n", err(L.EFORMAT, 1)),
+    ("hex", b"cpu 0x10 2 3 4\n", err(L.EFORMAT, 1)),
+    ("decimal point", b"cpu 1 2 3 4.0\n", err(L.EFORMAT, 1)),
+    ("non-ASCII digit", "cpu 1 2 3 \u0664\n".encode(), err(L.EFORMAT, 1)),
+    ("ERANGE then EFORMAT: left to right", b"cpu " + BIG + b" x 0 0\n", err(L.ERANGE, 1)),
+    ("EFORMAT then ERANGE: left to right", b"cpu x " + BIG + b" 0 0\n", err(L.EFORMAT, 1)),
+    ("count checked before values", b"cpu x " + BIG + b"\n", err(L.EFORMAT, 1)),
+    # White space and bytes that are not white space.
+    ("tab vtab formfeed cr separate", b"cpu\x0b1\x0c2\r3\t4\n", cpu(1, 2, 3, 4)),
+    ("CRLF line ends", b"cpu 1 2 3 4\r\nctxt 5\r\n", dict(cpu(1, 2, 3, 4), ctxt=5)),
+    ("no final newline", b"cpu 1 2 3 4\nprocs_blocked 3", dict(cpu(1, 2, 3, 4), procs_blocked=3)),
+    ("0x1c is not white space (key)", b"cpu\x1c1 2 3 4\n", err(L.EMISSING, 0)),
+    ("0x1f is not white space (value)", b"cpu 1\x1f2 3 4 5\n", err(L.EFORMAT, 1)),
+    ("0x85 is not white space", b"cpu 1 2\x85 3 4\n", err(L.EFORMAT, 1)),
+    ("0xa0 is not white space", b"cpu 1 2 3 \xa04\n", err(L.EFORMAT, 1)),
+    ("NUL glued to the key", b"cpu\x00 1 2 3 4\n", err(L.EMISSING, 0)),
+    ("NUL in a counter", b"cpu 1 2\x00 3 4\n", err(L.EFORMAT, 1)),
+    ("NUL line is an unknown key", b"\x00\ncpu 1 2 3 4", cpu(1, 2, 3, 4)),
+    # Keys.
+    ("key is exactly cpu", b"CPU 1 2 3 4\ncpu: 1 2 3 4\ncpux 1\n", err(L.EMISSING, 0)),
+    ("unknown keys skipped unread",
+     b"page x y\nswap -1\nintr\ncpu0 z\ndisk_io: (2,0):(31,30,5764,1,2)\ncpu 1 2 3 4\n",
+     cpu(1, 2, 3, 4)),
+    ("unknown keys may repeat", b"intr 1\nintr 2\ncpu0 x\ncpu0 y\ncpu 1 2 3 4\n", cpu(1, 2, 3, 4)),
+    ("scalar key needs a value", b"cpu 1 2 3 4\nbtime\n", err(L.EFORMAT, 2)),
+    ("scalar later fields ignored", b"ctxt 5 garbage\ncpu 1 2 3 4\n", dict(cpu(1, 2, 3, 4), ctxt=5)),
+    ("scalar not a counter", b"processes x\ncpu 1 2 3 4\n", err(L.EFORMAT, 1)),
+    ("scalar error comes before EMISSING", b"processes 1x\n", err(L.EFORMAT, 1)),
+    ("scalar out of range", b"procs_running " + BIG + b"\ncpu 1 2 3 4", err(L.ERANGE, 1)),
+    ("scalar key must be exact", b"ctxtx 5\nCtxt 6\ncpu 1 2 3 4", cpu(1, 2, 3, 4)),
+    ("all scalars",
+     b"cpu 1 2 3 4\nctxt 11\nbtime 12\nprocesses 13\nprocs_running 14\nprocs_blocked 15\n",
+     dict(cpu(1, 2, 3, 4), ctxt=11, btime=12, processes=13, procs_running=14, procs_blocked=15)),
+    # Duplicates and error order.
+    ("duplicate cpu line", b"cpu 1 2 3 4\nintr 0\ncpu 1 2 3 4\n", err(L.EFORMAT, 3)),
+    ("duplicate scalar", b"cpu 1 2 3 4\nctxt 1\nctxt 2\n", err(L.EFORMAT, 3)),
+    ("first error in file order", b"ctxt x\nbtime " + BIG + b"\n", err(L.EFORMAT, 1)),
+    ("blank lines are numbered", b"cpu 1 2 3 4\n\n\r\nprocesses 1x\n", err(L.EFORMAT, 4)),
+    ("CR-only line is blank but counted", b"\r\ncpu 1 2\n", err(L.EFORMAT, 2)),
+]
+
+
+def check(got: L.Stat, want: dict) -> None:
+    fields = L.Stat._fields[1:]
+    assert set(want) <= set(fields)
+    assert {f: getattr(got, f) for f in fields} == {f: want.get(f, 0) for f in fields}
+    assert got.present == sum(1 << L.STAT_BIT[f] for f in want)
+
+
+@pytest.mark.parametrize("data, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_parse_stat(backend, data, expected):
+    if isinstance(expected, tuple):
+        with pytest.raises(L.ParseError) as exc:
+            backend.parse_stat(data)
+        assert (exc.value.code, exc.value.line) == expected[1:]
+    else:
+        out = backend.parse_stat(data)
+        assert len(out) == L.STAT.size
+        check(L.decode_stat(out), expected)
+
+
+# Spot values, copied from the fixture files' text.
+TREES = {
+    "linux-2.6.18-rhel5": dict(
+        cpu=b"7152200 49622 3009816 230587067 981015 23801 118712 0",
+        ctxt=487123456, btime=1317294601, processes=3214567, procs_running=1, procs_blocked=0),
+    "linux-3.2-debian7": dict(
+        cpu=b"65093414 1480511 24586766 1285514722 4254081 0 1281261 504810 0 0",
+        ctxt=3412993012, btime=1398610532, processes=9123381, procs_running=2, procs_blocked=0),
+    "linux-4.19-debian10": dict(
+        cpu=b"556141768 3299758 159706751 5720705436 40015418 0 18860909 0 0 0",
+        ctxt=98123441233, btime=1592000044, processes=41233129, procs_running=3, procs_blocked=1),
+    "linux-5.15-ubuntu22": dict(
+        cpu=b"48952541 1671091 15799156 749017626 3272437 0 1017808 0 4895248 0",
+        ctxt=2123312991, btime=1689700014, processes=1612331, procs_running=2, procs_blocked=0),
+    "linux-6.8-dense-small": dict(
+        cpu=b"2656205939 17413653 604561936 5297603224 17896282 0 105524056 0 0 0",
+        ctxt=91233122331, btime=1719222233, processes=212331229, procs_running=17, procs_blocked=0),
+    "odd": dict(
+        cpu=b"0000000000000000000000000000012 18446744073709551615 3 4 5 6 7 8 9 10",
+        ctxt=U64, btime=1700000000, processes=0, procs_running=1, procs_blocked=7),
+}
+
+
+@pytest.mark.parametrize("tree", procfs_trees(), ids=lambda p: p.name)
+def test_fixture_tree(backend, tree):
+    got = L.decode_stat(backend.parse_stat((tree / "stat").read_bytes()))
+    spots = dict(TREES.get(tree.name, {}))
+    if not spots:
+        assert got.present & 0b1111 == 0b1111  # a new tree: parses, has a cpu line
+        return
+    want = cpu(*map(int, spots.pop("cpu").split()))
+    want.update(spots)
+    check(got, want)
+
+
+def test_every_tree_has_spot_values():
+    assert {t.name for t in procfs_trees()} == set(TREES)
+
+
+def test_aggregate_cpu_line_is_the_sum_of_the_per_cpu_lines(backend):
+    """The fixture trees are internally consistent (tests/fixtures/procfs/README.md)."""
+    for tree in procfs_trees():
+        if tree.name == "odd":
+            continue
+        lines = (tree / "stat").read_bytes().splitlines()
+        per_cpu = [list(map(int, ln.split()[1:])) for ln in lines if ln.startswith(b"cpu") and ln[3:4].isdigit()]
+        got = L.decode_stat(backend.parse_stat((tree / "stat").read_bytes()))
+        n = len(per_cpu[0])
+        assert [getattr(got, f) for f in CPU[:n]] == [sum(c) for c in zip(*per_cpu)], tree.name
