@@ -79,38 +79,59 @@ static inline int agent_lines_next(struct agent_lines *it, const char **ls, cons
  * Precedence inside one field, agreed with the Python backend: any byte that
  * is not a digit (or no byte at all) is AGENT_EFORMAT, wherever it is;
  * otherwise a value above 2^64-1 is AGENT_ERANGE, however many leading zeros.
- * So after an overflow the scan goes on, looking for a non-digit only.
- * *fe gets the field's end; *out is written only on success. */
+ * *fe gets the field's end; *out is written only on success.
+ *
+ * One pass converts the leading digits while it finds where they end; a
+ * field of at most 19 digits is always below 2^64, so the serial
+ * multiply-add chain runs with no overflow check, and anything else (a
+ * non-digit, 20 digits or more: unsigned wrap-around is harmless, the value
+ * is recomputed) goes to the slow path. */
+static inline int agent_scan_counter_slow(const char *s, const char *p, const char *e,
+                                          const char **fe, uint64_t *out);
+
 static inline int agent_scan_counter(const char *p, const char *e,
                                      const char **fe, uint64_t *out)
+{
+    const char *s = p;
+    uint64_t v = 0;
+    unsigned d;
+
+    while (p < e && (d = (unsigned)((unsigned char)*p - '0')) <= 9) {
+        v = v * 10 + d;
+        p++;
+    }
+    if (p == s || (p < e && !agent_is_space((unsigned char)*p)) || p - s > 19)
+        return agent_scan_counter_slow(s, p, e, fe, out);
+    *fe = p;
+    *out = v;
+    return AGENT_OK;
+}
+
+/* The rare fields: a non-digit somewhere (EFORMAT, found by scanning to the
+ * field's end from p, where the digits stopped), or 20 digits and more,
+ * where leading zeros are skipped and the value checked against 2^64-1. */
+static inline int agent_scan_counter_slow(const char *s, const char *p, const char *e,
+                                          const char **fe, uint64_t *out)
 {
     /* UINT64_MAX = 1844674407370955161 * 10 + 5 */
     const uint64_t cut = UINT64_MAX / 10;
     const unsigned cutd = (unsigned)(UINT64_MAX % 10);
-    const char *s = p;
     uint64_t v = 0;
-    int bad = 0, big = 0;
+    int bad = p == s;
 
-    for (; p < e; p++) {
-        unsigned c = (unsigned char)*p;
-        unsigned d = c - '0';
-
-        if (d <= 9) {
-            if (v < cut || (v == cut && d <= cutd))
-                v = v * 10 + d;
-            else
-                big = 1;
-            continue;
-        }
-        if (agent_is_space((unsigned char)c))
-            break;
-        bad = 1;
-    }
+    for (; p < e && !agent_is_space((unsigned char)*p); p++)
+        if ((unsigned)((unsigned char)*p - '0') > 9)
+            bad = 1;
     *fe = p;
-    if (bad || p == s)
+    if (bad)
         return AGENT_EFORMAT;
-    if (big)
-        return AGENT_ERANGE;
+    for (; s < p; s++) {
+        unsigned d = (unsigned)((unsigned char)*s - '0');
+
+        if (v > cut || (v == cut && d > cutd))
+            return AGENT_ERANGE;
+        v = v * 10 + d;
+    }
     *out = v;
     return AGENT_OK;
 }
