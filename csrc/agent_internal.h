@@ -107,9 +107,10 @@ static inline int agent_scan_counter(const char *p, const char *e,
     return AGENT_OK;
 }
 
-/* The rare fields: a non-digit somewhere (EFORMAT, found by scanning to the
- * field's end from p, where the digits stopped), or 20 digits and more,
- * where leading zeros are skipped and the value checked against 2^64-1. */
+/* The rare fields: empty (an "R/T" side), a non-digit somewhere (EFORMAT,
+ * found by scanning on to the field's end from p, where the digits stopped),
+ * or 20 digits and more, converted with an overflow check at every digit
+ * (leading zeros leave v at 0, so they never cause ERANGE). */
 static inline int agent_scan_counter_slow(const char *s, const char *p, const char *e,
                                           const char **fe, uint64_t *out)
 {
