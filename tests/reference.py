@@ -35,7 +35,7 @@ def expected_samples(root: Path) -> dict[tuple[str, tuple], object]:
     mem = {}
     for line in (root / "meminfo").read_text(encoding="latin-1").splitlines():
         key, _, rest = line.partition(":")
-        if rest.split():
+        if rest.split() and rest.split()[0].isdigit():
             mem[key] = int(rest.split()[0])
     available = mem.get("MemAvailable")
     if available is None:
