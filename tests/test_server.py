@@ -304,6 +304,14 @@ def test_http10_closes_by_default(server, raw):
     assert client.closed_by_server()
 
 
+def test_close_wins_over_keep_alive(server, raw):
+    client = raw()
+    client.send(b"GET /health HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n")
+    status, headers, _ = client.response()
+    assert status == 200 and headers["connection"] == "close"
+    assert client.closed_by_server()
+
+
 def test_http10_keep_alive_when_asked(server, raw):
     client = raw()
     for _ in range(3):

@@ -165,7 +165,12 @@ class Server:
 
         self._listener = _bind(host, port)
         self._address = tuple(self._listener.getsockname()[:2])
-        self._wake_r, self._wake_w = socket.socketpair()
+        try:
+            # shutdown() writes a byte here to wake serve_forever's select.
+            self._wake_r, self._wake_w = socket.socketpair()
+        except BaseException:
+            self._listener.close()
+            raise
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
 
@@ -557,9 +562,9 @@ class Server:
     @staticmethod
     def _keep_alive(request: _Request) -> bool:
         tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
-        if request.minor == 0:
-            return "keep-alive" in tokens
-        return "close" not in tokens
+        if "close" in tokens:
+            return False
+        return request.minor != 0 or "keep-alive" in tokens
 
     # --- responses ------------------------------------------------------
 
