@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent import metrics
-from agent.collectors.filters import NameFilter, label_value
+from agent.collectors.filters import DeviceLabels, NameFilter
 from agent.metrics import Family
 from agent.procfs import layout
 
@@ -21,10 +21,15 @@ READS = metrics.counter("node_disk_reads_completed", "Reads completed successful
 WRITES = metrics.counter("node_disk_writes_completed", "Writes completed successfully.", LABELS)
 IO_TIME = metrics.counter("node_disk_io_time_seconds", "Time spent doing I/Os.", LABELS)
 
-_BIT = {name: 1 << i for name, i in layout.DISK_BIT.items()}
-_READS, _SECTORS_READ = _BIT["reads_completed"], _BIT["sectors_read"]
-_WRITES, _SECTORS_WRITTEN = _BIT["writes_completed"], _BIT["sectors_written"]
-_IO_TIME = _BIT["io_time_ms"]
+_F = layout.DiskStats._fields
+PRESENT_I, NAME_LEN_I, NAME_I = _F.index("present"), _F.index("name_len"), _F.index("name_raw")
+# (tuple index, present bit) of each field used; the 2.6 partition layout
+# has no io_time, so its bit is checked rather than assumed.
+READS_I, READS_BIT = _F.index("reads_completed"), 1 << layout.DISK_BIT["reads_completed"]
+SECTORS_READ_I, SECTORS_READ_BIT = _F.index("sectors_read"), 1 << layout.DISK_BIT["sectors_read"]
+WRITES_I, WRITES_BIT = _F.index("writes_completed"), 1 << layout.DISK_BIT["writes_completed"]
+SECTORS_WRITTEN_I, SECTORS_WRITTEN_BIT = _F.index("sectors_written"), 1 << layout.DISK_BIT["sectors_written"]
+IO_TIME_I, IO_TIME_BIT = _F.index("io_time_ms"), 1 << layout.DISK_BIT["io_time_ms"]
 
 
 class DiskstatsCollector:
@@ -32,32 +37,17 @@ class DiskstatsCollector:
     relpath = "diskstats"
 
     def __init__(self, name_filter: NameFilter):
-        self.name_filter = name_filter
+        self.labels = DeviceLabels(name_filter)
 
     def families(self, data: bytes) -> list[Family]:
-        read_bytes, written_bytes, reads, writes, io_time = [], [], [], [], []
-        seen = set()
-        for row in layout.decode_diskstats(data, len(data) // layout.DISKSTATS.size):
-            name = label_value(row.name)
-            if name in seen or not self.name_filter(name):
-                continue  # a duplicate name would be a duplicate series
-            seen.add(name)
-            labels = (name,)
-            present = row.present
-            if present & _SECTORS_READ:
-                read_bytes.append((labels, row.sectors_read * SECTOR_BYTES))
-            if present & _SECTORS_WRITTEN:
-                written_bytes.append((labels, row.sectors_written * SECTOR_BYTES))
-            if present & _READS:
-                reads.append((labels, row.reads_completed))
-            if present & _WRITES:
-                writes.append((labels, row.writes_completed))
-            if present & _IO_TIME:
-                io_time.append((labels, row.io_time_ms / 1000))
+        kept = self.labels.select(layout.DISKSTATS.iter_unpack(data), NAME_LEN_I, NAME_I)
         return [
-            Family(READ_BYTES, read_bytes),
-            Family(WRITTEN_BYTES, written_bytes),
-            Family(READS, reads),
-            Family(WRITES, writes),
-            Family(IO_TIME, io_time),
+            Family(READ_BYTES, [(labels, row[SECTORS_READ_I] * SECTOR_BYTES)
+                                for labels, row in kept if row[PRESENT_I] & SECTORS_READ_BIT]),
+            Family(WRITTEN_BYTES, [(labels, row[SECTORS_WRITTEN_I] * SECTOR_BYTES)
+                                   for labels, row in kept if row[PRESENT_I] & SECTORS_WRITTEN_BIT]),
+            Family(READS, [(labels, row[READS_I]) for labels, row in kept if row[PRESENT_I] & READS_BIT]),
+            Family(WRITES, [(labels, row[WRITES_I]) for labels, row in kept if row[PRESENT_I] & WRITES_BIT]),
+            Family(IO_TIME, [(labels, row[IO_TIME_I] / 1000)
+                             for labels, row in kept if row[PRESENT_I] & IO_TIME_BIT]),
         ]
