@@ -67,6 +67,8 @@ CASES = [
     ("one too large", b"MemTotal: " + BIG + b" kB\n", err(L.ERANGE, 1)),
     ("too large whatever the leading zeros", b"MemTotal: 0000" + BIG + b" kB\n", err(L.ERANGE, 1)),
     ("25 digits", b"MemTotal: " + b"1" * 25 + b" kB\n", err(L.ERANGE, 1)),
+    ("overflowing digits, then a letter", b"MemTotal: 99999999999999999999x kB\n", err(L.EFORMAT, 1)),
+    ("5000 leading zeros", b"MemTotal: " + b"0" * 5000 + b"3 kB\n", dict(mem_total_kb=3)),
     ("leading zeros", b"MemTotal: " + b"0" * 50 + b"42 kB\nMemFree: 0\n",
      dict(mem_total_kb=42, mem_free_kb=0)),
     ("sign", b"MemTotal: +5 kB\n", err(L.EFORMAT, 1)),

@@ -63,6 +63,9 @@ CASES = [
     ("non-ASCII digit", "cpu 1 2 3 \u0664\n".encode(), err(L.EFORMAT, 1)),
     ("ERANGE then EFORMAT: left to right", b"cpu " + BIG + b" x 0 0\n", err(L.ERANGE, 1)),
     ("EFORMAT then ERANGE: left to right", b"cpu x " + BIG + b" 0 0\n", err(L.EFORMAT, 1)),
+    ("overflowing digits, then a letter: not a counter", b"cpu 99999999999999999999x 1 2 3\n", err(L.EFORMAT, 1)),
+    ("5000 leading zeros", b"cpu " + b"0" * 5000 + b"1 2 3 4\n", cpu(1, 2, 3, 4)),
+    ("5000 digits", b"cpu " + b"9" * 5000 + b" 2 3 4\n", err(L.ERANGE, 1)),
     ("count checked before values", b"cpu x " + BIG + b"\n", err(L.EFORMAT, 1)),
     # White space and bytes that are not white space.
     ("tab vtab formfeed cr separate", b"cpu\x0b1\x0c2\r3\t4\n", cpu(1, 2, 3, 4)),
