@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent import metrics
-from agent.collectors.filters import DeviceLabels, NameFilter
+from agent.collectors.filters import Columns, DeviceLabels, NameFilter
 from agent.metrics import Family
 from agent.procfs import layout
 
@@ -21,15 +21,18 @@ READS = metrics.counter("node_disk_reads_completed", "Reads completed successful
 WRITES = metrics.counter("node_disk_writes_completed", "Writes completed successfully.", LABELS)
 IO_TIME = metrics.counter("node_disk_io_time_seconds", "Time spent doing I/Os.", LABELS)
 
+# Word (8-byte field) positions in the packed row, present bits, the
+# name's byte offset.  The 2.6 partition layout has no io_time, so each
+# field's bit is checked rather than assumed.
 _F = layout.DiskStats._fields
-PRESENT_I, NAME_LEN_I, NAME_I = _F.index("present"), _F.index("name_len"), _F.index("name_raw")
-# (tuple index, present bit) of each field used; the 2.6 partition layout
-# has no io_time, so its bit is checked rather than assumed.
-READS_I, READS_BIT = _F.index("reads_completed"), 1 << layout.DISK_BIT["reads_completed"]
-SECTORS_READ_I, SECTORS_READ_BIT = _F.index("sectors_read"), 1 << layout.DISK_BIT["sectors_read"]
-WRITES_I, WRITES_BIT = _F.index("writes_completed"), 1 << layout.DISK_BIT["writes_completed"]
-SECTORS_WRITTEN_I, SECTORS_WRITTEN_BIT = _F.index("sectors_written"), 1 << layout.DISK_BIT["sectors_written"]
-IO_TIME_I, IO_TIME_BIT = _F.index("io_time_ms"), 1 << layout.DISK_BIT["io_time_ms"]
+PRESENT_W, NAME_LEN_W = _F.index("present"), _F.index("name_len")
+NAME_OFFSET = 8 * _F.index("name_raw")
+ROW_SIZE = layout.DISKSTATS.size
+READS_W, READS_BIT = _F.index("reads_completed"), 1 << layout.DISK_BIT["reads_completed"]
+SECTORS_READ_W, SECTORS_READ_BIT = _F.index("sectors_read"), 1 << layout.DISK_BIT["sectors_read"]
+WRITES_W, WRITES_BIT = _F.index("writes_completed"), 1 << layout.DISK_BIT["writes_completed"]
+SECTORS_WRITTEN_W, SECTORS_WRITTEN_BIT = _F.index("sectors_written"), 1 << layout.DISK_BIT["sectors_written"]
+IO_TIME_W, IO_TIME_BIT = _F.index("io_time_ms"), 1 << layout.DISK_BIT["io_time_ms"]
 
 
 class DiskstatsCollector:
@@ -40,14 +43,20 @@ class DiskstatsCollector:
         self.labels = DeviceLabels(name_filter)
 
     def families(self, data: bytes) -> list[Family]:
-        kept = self.labels.select(layout.DISKSTATS.iter_unpack(data), NAME_LEN_I, NAME_I)
+        labels, keep = self.labels.select(data, ROW_SIZE, NAME_LEN_W, NAME_OFFSET)
+        col = Columns(data, ROW_SIZE, keep)
+        present = col[PRESENT_W]
+
+        def samples(word: int, bit: int, scale=None):
+            values = col[word]
+            if scale is not None:
+                values = [scale(v) for v in values]
+            return [(lab, v) for lab, v, p in zip(labels, values, present) if p & bit]
+
         return [
-            Family(READ_BYTES, [(labels, row[SECTORS_READ_I] * SECTOR_BYTES)
-                                for labels, row in kept if row[PRESENT_I] & SECTORS_READ_BIT]),
-            Family(WRITTEN_BYTES, [(labels, row[SECTORS_WRITTEN_I] * SECTOR_BYTES)
-                                   for labels, row in kept if row[PRESENT_I] & SECTORS_WRITTEN_BIT]),
-            Family(READS, [(labels, row[READS_I]) for labels, row in kept if row[PRESENT_I] & READS_BIT]),
-            Family(WRITES, [(labels, row[WRITES_I]) for labels, row in kept if row[PRESENT_I] & WRITES_BIT]),
-            Family(IO_TIME, [(labels, row[IO_TIME_I] / 1000)
-                             for labels, row in kept if row[PRESENT_I] & IO_TIME_BIT]),
+            Family(READ_BYTES, samples(SECTORS_READ_W, SECTORS_READ_BIT, lambda v: v * SECTOR_BYTES)),
+            Family(WRITTEN_BYTES, samples(SECTORS_WRITTEN_W, SECTORS_WRITTEN_BIT, lambda v: v * SECTOR_BYTES)),
+            Family(READS, samples(READS_W, READS_BIT)),
+            Family(WRITES, samples(WRITES_W, WRITES_BIT)),
+            Family(IO_TIME, samples(IO_TIME_W, IO_TIME_BIT, lambda v: v / 1000)),
         ]

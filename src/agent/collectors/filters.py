@@ -52,16 +52,40 @@ class DeviceLabels:
         if len(self._memo) > present + self._slack:
             self._memo.clear()
 
-    def select(self, rows, name_len_index: int, name_index: int) -> list:
-        """[(labels, row)] for the rows the filter keeps, first of each name."""
-        out = []
-        seen = set()
-        n = 0
-        for row in rows:
-            n += 1
-            labels = self(row[name_index][:row[name_len_index]])
-            if labels is not None and labels not in seen:
-                seen.add(labels)  # a second row of the same name would be a duplicate series
-                out.append((labels, row))
-        self.trim(n)
-        return out
+    def select(self, data: bytes, row_size: int, name_len_word: int, name_offset: int):
+        """Label tuples of the rows the filter keeps (first row of each name:
+        a second one would be a duplicate series), and the indexes of those
+        rows, or None when every row is kept (the common case)."""
+        words = memoryview(data).cast("Q")
+        row_words = row_size // 8
+        name_lens = words[name_len_word::row_words].tolist()
+        names = [data[off:off + n] for off, n in zip(range(name_offset, len(data), row_size), name_lens)]
+        memo = self._memo
+        labels = [memo[raw] if raw in memo else self(raw) for raw in names]
+        self.trim(len(names))
+        if None not in labels and len(set(labels)) == len(labels):
+            return labels, None
+        kept, keep, seen = [], [], set()
+        for i, lab in enumerate(labels):
+            if lab is not None and lab not in seen:
+                seen.add(lab)
+                kept.append(lab)
+                keep.append(i)
+        return kept, keep
+
+
+class Columns:
+    """Fields of packed rows as lists, one column at a time: a slice of a
+    memoryview over the row buffer, with no tuple per row (on a host with
+    thousands of interfaces the per-row tuples cost more than the C parse)."""
+
+    def __init__(self, data: bytes, row_size: int, keep: list[int] | None):
+        self._words = memoryview(data).cast("Q")
+        self._row_words = row_size // 8
+        self._keep = keep
+
+    def __getitem__(self, word: int) -> list[int]:
+        column = self._words[word::self._row_words].tolist()
+        if self._keep is None:
+            return column
+        return [column[i] for i in self._keep]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent import metrics
-from agent.collectors.filters import DeviceLabels, NameFilter
+from agent.collectors.filters import Columns, DeviceLabels, NameFilter
 from agent.metrics import Family
 from agent.procfs import layout
 
@@ -15,12 +15,13 @@ TX_PACKETS = metrics.counter("node_network_transmit_packets", "Packets transmitt
 RX_ERRORS = metrics.counter("node_network_receive_errors", "Receive errors detected by the driver.", LABELS)
 TX_ERRORS = metrics.counter("node_network_transmit_errors", "Transmit errors detected by the driver.", LABELS)
 
-# Rows stay plain tuples from struct.iter_unpack (a NamedTuple per row
-# costs more than the C parse on a host with thousands of interfaces).
+# Word (8-byte field) positions in the packed row; the name's byte offset.
 _F = layout.NetDev._fields
-RX_BYTES_I, RX_PACKETS_I, RX_ERRS_I = _F.index("rx_bytes"), _F.index("rx_packets"), _F.index("rx_errs")
-TX_BYTES_I, TX_PACKETS_I, TX_ERRS_I = _F.index("tx_bytes"), _F.index("tx_packets"), _F.index("tx_errs")
-NAME_LEN_I, NAME_I = _F.index("name_len"), _F.index("name_raw")
+RX_BYTES_W, RX_PACKETS_W, RX_ERRS_W = _F.index("rx_bytes"), _F.index("rx_packets"), _F.index("rx_errs")
+TX_BYTES_W, TX_PACKETS_W, TX_ERRS_W = _F.index("tx_bytes"), _F.index("tx_packets"), _F.index("tx_errs")
+NAME_LEN_W = _F.index("name_len")
+NAME_OFFSET = 8 * _F.index("name_raw")
+ROW_SIZE = layout.NETDEV.size
 
 
 class NetdevCollector:
@@ -31,12 +32,13 @@ class NetdevCollector:
         self.labels = DeviceLabels(name_filter)
 
     def families(self, data: bytes) -> list[Family]:
-        kept = self.labels.select(layout.NETDEV.iter_unpack(data), NAME_LEN_I, NAME_I)
+        labels, keep = self.labels.select(data, ROW_SIZE, NAME_LEN_W, NAME_OFFSET)
+        col = Columns(data, ROW_SIZE, keep)
         return [
-            Family(RX_BYTES, [(labels, row[RX_BYTES_I]) for labels, row in kept]),
-            Family(TX_BYTES, [(labels, row[TX_BYTES_I]) for labels, row in kept]),
-            Family(RX_PACKETS, [(labels, row[RX_PACKETS_I]) for labels, row in kept]),
-            Family(TX_PACKETS, [(labels, row[TX_PACKETS_I]) for labels, row in kept]),
-            Family(RX_ERRORS, [(labels, row[RX_ERRS_I]) for labels, row in kept]),
-            Family(TX_ERRORS, [(labels, row[TX_ERRS_I]) for labels, row in kept]),
+            Family(RX_BYTES, list(zip(labels, col[RX_BYTES_W]))),
+            Family(TX_BYTES, list(zip(labels, col[TX_BYTES_W]))),
+            Family(RX_PACKETS, list(zip(labels, col[RX_PACKETS_W]))),
+            Family(TX_PACKETS, list(zip(labels, col[TX_PACKETS_W]))),
+            Family(RX_ERRORS, list(zip(labels, col[RX_ERRS_W]))),
+            Family(TX_ERRORS, list(zip(labels, col[TX_ERRS_W]))),
         ]
