@@ -18,6 +18,7 @@ from typing import Callable
 from agent import __version__, metrics
 from agent.metrics import Family
 from agent.procfs.layout import ParseError
+from agent.procfs.reader import is_proc_mount
 
 SOURCE_DURATION = metrics.gauge(
     "agent_source_duration_seconds", "Time the last collection of this /proc source took.", ("source",))
@@ -33,12 +34,13 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 class SourceState:
-    __slots__ = ("collector", "path", "loader", "ok", "error", "duration", "last_success")
+    __slots__ = ("collector", "path", "loader", "fd", "ok", "error", "duration", "last_success")
 
     def __init__(self, collector, path: str, loader: Callable[[int], bytes]):
         self.collector = collector
         self.path = path
         self.loader = loader
+        self.fd: int | None = None  # kept open between scrapes on a proc mount
         self.ok: bool | None = None  # None: not collected yet
         self.error: str | None = None
         self.duration = 0.0
@@ -63,6 +65,7 @@ class Registry:
         self.backend_name = backend_name
         self.log = log or logging.getLogger("agent")
         self.started = time.time()
+        self.keep_open = is_proc_mount(procfs_root)
         self._sources = [
             SourceState(c, os.path.join(procfs_root, c.relpath), backend.make_loader(c.source))
             for c in collectors
@@ -137,14 +140,30 @@ class Registry:
         self.last_collection = time.time()
         return out
 
-    @staticmethod
-    def _collect_source(s: SourceState) -> list[Family]:
-        fd = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC)
+    def _collect_source(self, s: SourceState) -> list[Family]:
+        fd = s.fd
+        if fd is None:
+            fd = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC)
+            s.fd = fd if self.keep_open else None
+        close_after = s.fd is None
         try:
             data = s.loader(fd)
+        except OSError:
+            s.fd = None  # a kept file that failed to read is reopened next time
+            close_after = True
+            raise
         finally:
-            os.close(fd)
+            if close_after:
+                os.close(fd)
         return s.collector.families(data)
+
+    def close(self) -> None:
+        """Close the files kept open (after the last collection)."""
+        with self._cond:
+            for s in self._sources:
+                if s.fd is not None:
+                    os.close(s.fd)
+                    s.fd = None
 
     def _process_families(self) -> list[Family]:
         times = os.times()

@@ -1,0 +1,68 @@
+"""The registry's file handling: /proc files kept open between scrapes,
+fixture trees reopened so a file replaced by rename is seen."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from agent.cli import build_registry
+from agent.config import Config
+from agent.procfs.reader import is_proc_mount
+from test_e2e import NETDEV_HEADER, copy_tree, netdev_line
+
+MOUNTINFO = """\
+22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+40 25 0:21 / /host/proc ro,relatime - proc proc rw
+41 25 0:35 / /host/my\\040dir rw - tmpfs tmpfs rw
+"""
+
+
+def test_is_proc_mount(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text(MOUNTINFO)
+    assert is_proc_mount("/proc", str(info))
+    assert is_proc_mount("/host/proc", str(info))
+    assert not is_proc_mount("/host", str(info))
+    assert not is_proc_mount("/host/my dir", str(info))
+    assert not is_proc_mount("/tmp", str(info))
+    assert not is_proc_mount("/proc", str(tmp_path / "absent"))
+    assert is_proc_mount("/proc") and not is_proc_mount(str(tmp_path))
+
+
+def open_targets() -> list[str]:
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass  # the directory's own descriptor, closed by now
+    return out
+
+
+def test_proc_files_stay_open_between_scrapes(backend_name):
+    registry = build_registry(Config(backend=backend_name), logging.getLogger("test"))
+    try:
+        registry.collect()
+        first = [t for t in open_targets() if t.startswith("/proc/") and "/fd" not in t]
+        registry.collect()
+        second = [t for t in open_targets() if t.startswith("/proc/") and "/fd" not in t]
+        assert "/proc/stat" in first and "/proc/meminfo" in first
+        assert sorted(first) == sorted(second)  # kept, not reopened or leaked
+    finally:
+        registry.close()
+    assert "/proc/stat" not in open_targets()
+
+
+def test_fixture_files_are_reopened_so_renames_are_seen(tmp_path, backend_name):
+    tree = copy_tree(Path("/proc"), tmp_path / "proc")
+    registry = build_registry(Config(procfs=str(tree), backend=backend_name), logging.getLogger("test"))
+    registry.collect()
+    assert not [t for t in open_targets() if t.startswith(str(tree))]
+    new = tree / "net" / "dev.new"
+    new.write_text(NETDEV_HEADER + netdev_line("renamed0", 7, 8))
+    new.rename(tree / "net" / "dev")
+    families = {f.desc.name: f for f in registry.collect()}
+    assert families["node_network_receive_bytes"].samples == [(("renamed0",), 7)]
