@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "agent_api.h"
+#include "fake_pread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1007,6 +1008,72 @@ static void test_read_fd(struct ctx *t)
     }
 }
 
+/* agent_read_fd against an injected pread: EINTR on every other call,
+ * 1-byte and 7-byte reads, and EIO part-way (tests/c/fake_pread.c). */
+static void test_read_fd_faults(struct ctx *t)
+{
+    enum { FILE_LEN = 3000 };
+    static const struct {
+        const char *name;
+        int mode;
+        size_t chunk;
+    } modes[] = {
+        { "EINTR", AGENT_TEST_PREAD_EINTR, 0 },
+        { "1-byte reads", AGENT_TEST_PREAD_SHORT, 1 },
+        { "7-byte reads and EINTR", AGENT_TEST_PREAD_SHORT | AGENT_TEST_PREAD_EINTR, 7 },
+    };
+    static char content[FILE_LEN];
+    char buf[FILE_LEN + 10], path[4096], what[96];
+    size_t len, i, m;
+    int fd, rc;
+
+    for (i = 0; i < FILE_LEN; i++)
+        content[i] = (char)('A' + i % 23);
+    fd = temp_file(content, FILE_LEN, path, sizeof path);
+    for (m = 0; m < COUNT(modes); m++) {
+        static const size_t caps[] = { FILE_LEN + 10, FILE_LEN, FILE_LEN - 1, 1 };
+        size_t k;
+
+        for (k = 0; k < COUNT(caps); k++) {
+            int want = caps[k] < FILE_LEN ? AGENT_ETRUNC : AGENT_OK;
+            size_t want_len = caps[k] < FILE_LEN ? caps[k] : FILE_LEN;
+
+            memset(&agent_test_pread, 0, sizeof agent_test_pread);
+            agent_test_pread.mode = modes[m].mode;
+            agent_test_pread.max_chunk = modes[m].chunk;
+            len = 12345;
+            rc = agent_read_fd(fd, buf, caps[k], &len);
+            agent_test_pread.mode = 0;
+            snprintf(what, sizeof what, "%s, cap %zu: %s len %zu", modes[m].name, caps[k],
+                     rc_name(rc), len);
+            check(t, rc == want && len == want_len && memcmp(buf, content, want_len) == 0,
+                  "read_fd_faults", what, "wrong status, length or bytes");
+            if (modes[m].mode & AGENT_TEST_PREAD_EINTR)
+                check(t, agent_test_pread.eintr > 0, "read_fd_faults", what, "no EINTR injected");
+        }
+    }
+
+    /* EIO after part of the file: the status and errno of the failure, and
+     * *len the bytes read before it. */
+    memset(&agent_test_pread, 0, sizeof agent_test_pread);
+    agent_test_pread.mode = AGENT_TEST_PREAD_SHORT | AGENT_TEST_PREAD_FAIL_AT;
+    agent_test_pread.max_chunk = 100;
+    agent_test_pread.fail_at = 1000;
+    errno = 0;
+    rc = agent_read_fd(fd, buf, sizeof buf, &len);
+    check(t, rc == AGENT_EIO && errno == EIO && len == 1000, "read_fd_faults", "EIO part-way",
+          rc_name(rc));
+    /* EIO on the end-of-file probe of a buffer that the file fills exactly. */
+    agent_test_pread.fail_at = FILE_LEN;
+    errno = 0;
+    rc = agent_read_fd(fd, buf, FILE_LEN, &len);
+    check(t, rc == AGENT_EIO && errno == EIO && len == FILE_LEN, "read_fd_faults",
+          "EIO on the end-of-file probe", rc_name(rc));
+    agent_test_pread.mode = 0;
+    close(fd);
+    unlink(path);
+}
+
 /* This machine's own files, when there is a /proc: they must parse. */
 static void test_live_proc(struct ctx *t)
 {
@@ -1059,6 +1126,7 @@ int main(void)
     test_prefixes(&t);
     test_mutations(&t);
     test_read_fd(&t);
+    test_read_fd_faults(&t);
     test_live_proc(&t);
     printf("%d checks, %d failed\n", t.run, t.failed);
     return t.failed ? 1 : 0;
