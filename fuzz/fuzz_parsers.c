@@ -1,0 +1,420 @@
+/* libFuzzer targets for the C parsers (docs/PARSERS.md).
+ *
+ * One source file, one binary per /proc source: fuzz/run.sh compiles it once
+ * per source with -DFUZZ_SOURCE=<n> (FUZZ_STAT .. FUZZ_LOAD below), so each
+ * target keeps its own coverage map and corpus.  FUZZ_LOAD is the read path:
+ * the input goes into a memfd and agent_load_<source> reads it back through
+ * agent_read_fd with buffers too small, exact and large.
+ *
+ * Besides ASan and UBSan, every input is held to the contract of
+ * agent_api.h and PARSERS.md; a broken rule aborts, which libFuzzer reports
+ * as a crash:
+ *  - the input is a heap block of exactly its length (a NULL pointer when it
+ *    is empty), outputs are heap blocks of exactly the size the caller
+ *    passes, so a read past len or a write past the struct, the row array or
+ *    the 64-byte name is an ASan error;
+ *  - the status is 0 or a parse error (never ETRUNC or EIO from a parser),
+ *    err_line is 0 on success and for EMISSING, else a line of the input;
+ *  - parsing into outputs pre-filled with 0x00 and with 0xff gives the same
+ *    status, line, count and, on success, the same bytes (so every byte is
+ *    written: names zero-padded), and fields absent from `present` are 0;
+ *  - rows: count <= cap; caps 0, 1, 2, 3 and one large enough for every
+ *    line agree with each other (EROWS with count = cap exactly when cap is
+ *    at most the large run's count, the same rows before that).
+ */
+#define _GNU_SOURCE
+
+#include <stdint.h>
+#include <stddef.h>
+#include "agent_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+enum { FUZZ_STAT, FUZZ_MEMINFO, FUZZ_DISKSTATS, FUZZ_NETDEV, FUZZ_LOADAVG, FUZZ_UPTIME, FUZZ_LOAD };
+
+#ifndef FUZZ_SOURCE
+#error "compile with -DFUZZ_SOURCE=<0..6>"
+#endif
+
+#define B(i) ((uint64_t)1 << (i))
+#define MASK(n) (B(n) - 1)
+
+#define REQUIRE(cond)                                                        \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__,        \
+                    __LINE__, #cond);                                        \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+/* The grammar's white space (and '\n', which ends a line). */
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Lines as the grammar counts them. */
+static size_t count_lines(const char *buf, size_t len)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++)
+        n += buf[i] == '\n';
+    if (len && buf[len - 1] != '\n')
+        n++;
+    return n;
+}
+
+static void check_status(int rc, size_t line, size_t lines)
+{
+    REQUIRE(rc == AGENT_OK || rc == AGENT_EROWS || rc == AGENT_EFORMAT || rc == AGENT_ERANGE
+            || rc == AGENT_ENAME || rc == AGENT_EMISSING);
+    if (rc == AGENT_OK || rc == AGENT_EMISSING)
+        REQUIRE(line == 0);
+    else
+        REQUIRE(line >= 1 && line <= (lines ? lines : 1));
+}
+
+/* Every uint64_t field after `present` whose bit is clear must be 0. */
+static void check_absent_zero(const void *obj, size_t nfields)
+{
+    uint64_t present, v;
+    size_t i;
+
+    memcpy(&present, obj, sizeof present);
+    REQUIRE((present & ~MASK(nfields)) == 0);
+    for (i = 0; i < nfields; i++) {
+        memcpy(&v, (const char *)obj + (i + 1) * sizeof v, sizeof v);
+        if (!(present & B(i)))
+            REQUIRE(v == 0);
+    }
+}
+
+static int call_scalar(int src, const char *buf, size_t len, void *out, size_t *line)
+{
+    switch (src) {
+    case FUZZ_STAT: return agent_parse_stat(buf, len, out, line);
+    case FUZZ_MEMINFO: return agent_parse_meminfo(buf, len, out, line);
+    case FUZZ_LOADAVG: return agent_parse_loadavg(buf, len, out, line);
+    default: return agent_parse_uptime(buf, len, out, line);
+    }
+}
+
+static size_t scalar_size(int src)
+{
+    switch (src) {
+    case FUZZ_STAT: return sizeof(struct agent_stat);
+    case FUZZ_MEMINFO: return sizeof(struct agent_meminfo);
+    case FUZZ_LOADAVG: return sizeof(struct agent_loadavg);
+    default: return sizeof(struct agent_uptime);
+    }
+}
+
+static void fuzz_scalar(int src, const char *buf, size_t len)
+{
+    size_t size = scalar_size(src), lines = count_lines(buf, len);
+    unsigned char *out[2];
+    size_t line[2];
+    int rc[2], pass;
+    uint64_t present;
+
+    for (pass = 0; pass < 2; pass++) {
+        out[pass] = xmalloc(size);
+        memset(out[pass], pass ? 0xff : 0x00, size);
+        line[pass] = pass ? 777 : 0;
+        rc[pass] = call_scalar(src, buf, len, out[pass], &line[pass]);
+        check_status(rc[pass], line[pass], lines);
+        REQUIRE(rc[pass] != AGENT_EROWS);
+    }
+    REQUIRE(rc[0] == rc[1] && line[0] == line[1]);
+    if (rc[0] == AGENT_OK) {
+        REQUIRE(memcmp(out[0], out[1], size) == 0);
+        memcpy(&present, out[0], sizeof present);
+        switch (src) {
+        case FUZZ_STAT:
+            check_absent_zero(out[0], AGENT_STAT_NFIELDS);
+            /* user, nice, system, idle: every accepted cpu line. */
+            REQUIRE((present & MASK(4)) == MASK(4));
+            break;
+        case FUZZ_MEMINFO:
+            check_absent_zero(out[0], AGENT_MEMINFO_NFIELDS);
+            REQUIRE(present & B(AGENT_MEMINFO_MEM_TOTAL));
+            break;
+        case FUZZ_LOADAVG:
+            REQUIRE(present == MASK(AGENT_LOADAVG_NFIELDS));
+            break;
+        default:
+            REQUIRE(present == MASK(AGENT_UPTIME_NFIELDS));
+            break;
+        }
+    } else if (src == FUZZ_LOADAVG || src == FUZZ_UPTIME) {
+        /* Only line 1 counts, so every error is on it. */
+        REQUIRE(line[0] == 1);
+    }
+    free(out[0]);
+    free(out[1]);
+}
+
+/* ------------------------------------------------------------------- rows */
+
+static int call_rows(int src, const char *buf, size_t len, void *rows, size_t cap,
+                     size_t *count, size_t *line)
+{
+    if (src == FUZZ_DISKSTATS)
+        return agent_parse_diskstats(buf, len, rows, cap, count, line);
+    return agent_parse_netdev(buf, len, rows, cap, count, line);
+}
+
+static void check_row(int src, const unsigned char *row)
+{
+    uint64_t present, name_len;
+    const char *name;
+    size_t j;
+
+    memcpy(&present, row, sizeof present);
+    if (src == FUZZ_DISKSTATS) {
+        const struct agent_diskstats *d = (const void *)row;
+        uint64_t old = B(AGENT_DISK_READS_COMPLETED) | B(AGENT_DISK_SECTORS_READ)
+                       | B(AGENT_DISK_WRITES_COMPLETED) | B(AGENT_DISK_SECTORS_WRITTEN);
+
+        REQUIRE(present == old || present == MASK(11) || present == MASK(12) || present == MASK(13)
+                || present == MASK(14) || present == MASK(15) || present == MASK(16)
+                || present == MASK(17));
+        name_len = d->name_len;
+        name = d->name;
+        /* major and minor sit between present and the stats. */
+        for (j = 0; j < AGENT_DISK_NFIELDS; j++) {
+            uint64_t v;
+
+            memcpy(&v, row + (j + 3) * sizeof v, sizeof v);
+            if (!(present & B(j)))
+                REQUIRE(v == 0);
+        }
+    } else {
+        const struct agent_netdev *n = (const void *)row;
+
+        REQUIRE(present == MASK(AGENT_NETDEV_NFIELDS));
+        name_len = n->name_len;
+        name = n->name;
+    }
+    REQUIRE(name_len >= 1 && name_len <= AGENT_NAME_MAX);
+    for (j = name_len; j < AGENT_NAME_MAX; j++)
+        REQUIRE(name[j] == 0);
+    if (src == FUZZ_NETDEV) {
+        /* Stripped of white space at both ends, and never holding '\n'. */
+        REQUIRE(!is_ws(name[0]) && !is_ws(name[name_len - 1]));
+        REQUIRE(memchr(name, '\n', name_len) == NULL);
+    } else {
+        for (j = 0; j < name_len; j++)
+            REQUIRE(!is_ws(name[j]));
+    }
+}
+
+struct rows_run {
+    int rc;
+    size_t line, count;
+    unsigned char *rows;
+};
+
+/* Parse into a heap array of exactly cap rows (NULL for cap 0), twice with
+ * different fills; returns the 0x00-filled run. */
+static struct rows_run run_rows(int src, const char *buf, size_t len, size_t cap, size_t lines)
+{
+    size_t row = src == FUZZ_DISKSTATS ? sizeof(struct agent_diskstats) : sizeof(struct agent_netdev);
+    struct rows_run r[2];
+    size_t i;
+    int pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        r[pass].rows = cap ? xmalloc(cap * row) : NULL;
+        if (cap)
+            memset(r[pass].rows, pass ? 0xff : 0x00, cap * row);
+        r[pass].count = pass ? 999 : 0;
+        r[pass].line = pass ? 999 : 0;
+        r[pass].rc = call_rows(src, buf, len, r[pass].rows, cap, &r[pass].count, &r[pass].line);
+        check_status(r[pass].rc, r[pass].line, lines);
+        REQUIRE(r[pass].rc != AGENT_EMISSING);
+        REQUIRE(r[pass].count <= cap);
+        if (r[pass].rc == AGENT_EROWS)
+            REQUIRE(r[pass].count == cap);
+    }
+    REQUIRE(r[0].rc == r[1].rc && r[0].line == r[1].line && r[0].count == r[1].count);
+    if (r[0].count) {
+        REQUIRE(memcmp(r[0].rows, r[1].rows, r[0].count * row) == 0);
+        for (i = 0; i < r[0].count; i++)
+            check_row(src, r[0].rows + i * row);
+    }
+    free(r[1].rows);
+    return r[0];
+}
+
+static void fuzz_rows(int src, const char *buf, size_t len)
+{
+    size_t row = src == FUZZ_DISKSTATS ? sizeof(struct agent_diskstats) : sizeof(struct agent_netdev);
+    size_t lines = count_lines(buf, len);
+    /* A row is a non-blank line: lines rows always fit. */
+    size_t big_cap = lines + 1;
+    struct rows_run big = run_rows(src, buf, len, big_cap, lines);
+    size_t cap;
+
+    REQUIRE(big.rc != AGENT_EROWS);
+    REQUIRE(big.count <= lines);
+    if (src == FUZZ_NETDEV)
+        REQUIRE(big.count <= (lines > 2 ? lines - 2 : 0));
+    for (cap = 0; cap <= 3; cap++) {
+        struct rows_run small = run_rows(src, buf, len, cap, lines);
+
+        if (cap < big.count || (cap == big.count && big.rc != AGENT_OK)) {
+            /* The row that does not fit is met before its line is checked. */
+            REQUIRE(small.rc == AGENT_EROWS && small.count == cap);
+            if (big.rc != AGENT_OK && cap == big.count)
+                REQUIRE(small.line == big.line);
+        } else {
+            REQUIRE(small.rc == big.rc && small.line == big.line && small.count == big.count);
+        }
+        if (small.count)
+            REQUIRE(memcmp(small.rows, big.rows, small.count * row) == 0);
+        free(small.rows);
+    }
+    free(big.rows);
+}
+
+/* ------------------------------------------------------------------- load */
+
+/* The first byte picks the source and the read buffer size; the rest is the
+ * file.  agent_load_* must agree with agent_read_fd + agent_parse_*. */
+static void fuzz_load(const uint8_t *data, size_t size)
+{
+    static const size_t caps[] = { 0, 1, 7, 64, 4096 };
+    int src, fd, rc, rc2;
+    size_t cap, len = 12345, len2, line, line2, count, count2, i, rows_cap;
+    const char *file;
+    size_t flen;
+    char *buf, *buf2;
+    unsigned char *out, *out2;
+
+    if (size == 0)
+        return;
+    src = data[0] % 6;
+    cap = caps[(data[0] / 6) % 5];
+    file = (const char *)data + 1;
+    flen = size - 1;
+    if ((data[0] / 30) & 1)
+        cap = flen;   /* exactly the file's size: the end-of-file probe */
+    fd = memfd_create("agent-fuzz", 0);
+    if (fd < 0)
+        abort();
+    for (i = 0; i < flen;) {
+        ssize_t w = write(fd, file + i, flen - i);
+
+        if (w <= 0)
+            abort();
+        i += (size_t)w;
+    }
+
+    /* agent_read_fd alone: the head of the file, ETRUNC iff it did not fit. */
+    buf = cap ? xmalloc(cap) : NULL;
+    rc = agent_read_fd(fd, buf, cap, &len);
+    if (flen > cap) {
+        REQUIRE(rc == AGENT_ETRUNC && len == cap);
+    } else {
+        REQUIRE(rc == AGENT_OK && len == flen);
+    }
+    if (len)
+        REQUIRE(memcmp(buf, file, len) == 0);
+
+    /* The loader against read + parse. */
+    rows_cap = (data[0] & 0x80) ? 2 : count_lines(file, flen) + 1;
+    out = xmalloc(rows_cap * sizeof(struct agent_diskstats));
+    out2 = xmalloc(rows_cap * sizeof(struct agent_diskstats));
+    buf2 = cap ? xmalloc(cap) : NULL;
+    line = line2 = 4242;
+    count = count2 = 4242;
+    switch (src) {
+    case FUZZ_STAT:
+        rc = agent_load_stat(fd, buf2, cap, &len2, (void *)out, &line);
+        break;
+    case FUZZ_MEMINFO:
+        rc = agent_load_meminfo(fd, buf2, cap, &len2, (void *)out, &line);
+        break;
+    case FUZZ_LOADAVG:
+        rc = agent_load_loadavg(fd, buf2, cap, &len2, (void *)out, &line);
+        break;
+    case FUZZ_UPTIME:
+        rc = agent_load_uptime(fd, buf2, cap, &len2, (void *)out, &line);
+        break;
+    case FUZZ_DISKSTATS:
+        rc = agent_load_diskstats(fd, buf2, cap, &len2, (void *)out, rows_cap, &count, &line);
+        break;
+    default:
+        rc = agent_load_netdev(fd, buf2, cap, &len2, (void *)out, rows_cap, &count, &line);
+        break;
+    }
+    REQUIRE(len2 == len);
+    if (flen > cap) {
+        REQUIRE(rc == AGENT_ETRUNC && line == 0);
+        if (src == FUZZ_DISKSTATS || src == FUZZ_NETDEV)
+            REQUIRE(count == 0);
+    } else {
+        size_t size_out;
+
+        switch (src) {
+        case FUZZ_DISKSTATS:
+        case FUZZ_NETDEV:
+            rc2 = call_rows(src, buf, len, out2, rows_cap, &count2, &line2);
+            REQUIRE(count == count2);
+            size_out = count * (src == FUZZ_DISKSTATS ? sizeof(struct agent_diskstats)
+                                                      : sizeof(struct agent_netdev));
+            break;
+        default:
+            rc2 = call_scalar(src, buf, len, out2, &line2);
+            size_out = scalar_size(src);
+            break;
+        }
+        REQUIRE(rc == rc2 && line == line2);
+        if (rc == AGENT_OK || rc == AGENT_EROWS)
+            REQUIRE(size_out == 0 || memcmp(out, out2, size_out) == 0);
+    }
+    close(fd);
+    free(buf);
+    free(buf2);
+    free(out);
+    free(out2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *buf;
+
+    if (FUZZ_SOURCE == FUZZ_LOAD) {
+        fuzz_load(data, size);
+        return 0;
+    }
+    /* An exact heap copy (libFuzzer's own buffer is exact too, but this keeps
+     * the harness honest under other drivers); an empty input is NULL. */
+    buf = size ? xmalloc(size) : NULL;
+    if (size)
+        memcpy(buf, data, size);
+    if (FUZZ_SOURCE == FUZZ_DISKSTATS || FUZZ_SOURCE == FUZZ_NETDEV)
+        fuzz_rows(FUZZ_SOURCE, buf, size);
+    else
+        fuzz_scalar(FUZZ_SOURCE, buf, size);
+    free(buf);
+    return 0;
+}
