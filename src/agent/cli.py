@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 
 from agent import backend as backends
 from agent.config import Config, ConfigError, load
 from agent.cpu import CpuWindow
+from agent.logs import LogTargetError, setup_logging
 from agent.registry import Registry
-
-LOG_FORMAT = "%(asctime)s monitoring-agent[%(process)d] %(levelname)s %(message)s"
-
-
-def setup_logging(level: str) -> logging.Logger:
-    log = logging.getLogger("agent")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        log.addHandler(handler)
-        log.propagate = False
-    log.setLevel(level.upper())
-    return log
 
 
 def build_collectors(config: Config, cpu_window: CpuWindow):
@@ -41,14 +27,15 @@ def build_collectors(config: Config, cpu_window: CpuWindow):
     ]
 
 
-def build_registry(config: Config, log: logging.Logger) -> Registry:
+def build_registry(config: Config, log: logging.Logger, cpu_window: CpuWindow | None = None) -> Registry:
     if not os.path.isdir(config.procfs):
         raise ConfigError(f"--procfs: {config.procfs!r} is not a directory")
     try:
         backend_name, backend = backends.select(config.backend, log)
     except backends.BackendError as exc:
         raise ConfigError(str(exc)) from None
-    cpu_window = CpuWindow(config.cpu_window)
+    if cpu_window is None:
+        cpu_window = CpuWindow(config.cpu_window)
     return Registry(config.procfs, backend_name, backend, build_collectors(config, cpu_window), log)
 
 
@@ -62,43 +49,63 @@ def main(argv: list[str] | None = None) -> int:
         config = load(argv)
     except ConfigError as exc:
         return fail(str(exc), 2)
-    log = setup_logging(config.log_level)
     try:
-        registry = build_registry(config, log)
+        log = setup_logging(config.log_level, config.log_target)
+    except LogTargetError as exc:
+        return fail(str(exc), 2)
+    # A second instance is refused before it logs anything.
+    from agent.pidfile import PidFile, PidFileError
+    pidfile = PidFile(config.pidfile) if config.pidfile and not config.once else None
+    if pidfile is not None:
+        try:
+            pidfile.acquire()
+        except PidFileError as exc:
+            return fail(str(exc), 1)
+    cpu_window = CpuWindow(config.cpu_window)
+    try:
+        registry = build_registry(config, log, cpu_window)
     except ConfigError as exc:
+        if pidfile is not None:
+            pidfile.release()
         return fail(str(exc), 2)
 
-    from agent import exposition
     if config.once:
+        from agent import exposition
         families = registry.collect()
         render = exposition.render_openmetrics if config.format == "openmetrics" else exposition.render_text
         sys.stdout.buffer.write(render(families))
         sys.stdout.flush()
-        return 0 if all(s.ok for s in registry.sources) else 1
+        return 0
 
     from agent.server import Server
-    host, port = config.listen_address
+    from agent.service import Service
+
     # The first collection is the CPU window's baseline, and says at once
     # which sources work on this host.
     registry.collect()
+    service = None
+    host, port = config.listen_address
     try:
-        server = Server(host, port, registry.collect, registry.health, logger=log)
+        server = Server(host, port, lambda: service.scrape(), lambda: service.health(), logger=log)
     except OSError as exc:
+        if pidfile is not None:
+            pidfile.release()
         return fail(f"--listen {config.listen}: {exc.strerror or exc}", 1)
-
-    def stop(signum, frame):
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        # shutdown() waits for serve_forever to return: not from this thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    bound_host, bound_port = server.address[:2]
-    log.info("serving on %s:%d (backend %s, procfs %s)", bound_host, bound_port,
-             registry.backend_name, config.procfs)
-    server.serve_forever()
-    log.info("stopped")
-    return 0
+    ready_fd = None
+    if config.daemon:
+        from agent.daemon import daemonize
+        ready_fd = daemonize()
+    if pidfile is not None:
+        try:
+            pidfile.write(os.getpid())
+        except PidFileError as exc:
+            log.error("%s", exc)
+            return 1
+    service = Service(argv, config, log, registry, cpu_window, server, pidfile)
+    if ready_fd is not None:
+        from agent.daemon import ready
+        ready(ready_fd)
+    return service.run()
 
 
 def run() -> None:

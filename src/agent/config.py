@@ -19,6 +19,7 @@ from agent.collectors.diskstats import DEFAULT_EXCLUDE as DEFAULT_DISK_EXCLUDE
 
 DEFAULT_CONFIG = "/etc/monitoring-agent.conf"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_TARGETS = ("stderr", "syslog", "journald")
 FORMATS = ("prometheus", "openmetrics")
 BACKENDS = ("auto", "c", "python")
 
@@ -38,10 +39,13 @@ class Config:
     net_include: str = ""
     net_exclude: str = ""
     log_level: str = "info"
+    log_target: str = "stderr"
+    pidfile: str = ""
     # Flags only (not config-file keys):
     config: str | None = None
     once: bool = False
     format: str = "prometheus"
+    daemon: bool = False
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -49,7 +53,10 @@ class Config:
 
 
 FILE_KEYS = ("listen", "procfs", "cpu_window", "backend", "disk_include", "disk_exclude",
-             "net_include", "net_exclude", "log_level")
+             "net_include", "net_exclude", "log_level", "log_target", "pidfile")
+FLAGS_ONLY = ("config", "once", "format", "daemon")
+# The PID file --daemon writes when none is configured.
+DAEMON_PIDFILE = "/run/monitoring-agent.pid"
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -111,6 +118,7 @@ VALIDATORS: dict[str, Callable[[str], object]] = {
     "net_include": _regex,
     "net_exclude": _regex,
     "log_level": _choice(LOG_LEVELS),
+    "log_target": _choice(LOG_TARGETS),
     "format": _choice(FORMATS),
 }
 
@@ -137,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="print one exposition to stdout and exit")
     p.add_argument("--format", metavar="{prometheus,openmetrics}", help="format for --once (default prometheus)")
     p.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error (default info)")
+    p.add_argument("--log-target", metavar="{stderr,syslog,journald}", help="where logs go (default stderr)")
+    p.add_argument("--daemon", action="store_true",
+                   help=f"detach and run in the background (PID file {DAEMON_PIDFILE} unless --pidfile)")
+    p.add_argument("--pidfile", metavar="FILE", help="write and lock a PID file (default: none in the foreground)")
     p.add_argument("--version", action="version", version=f"monitoring-agent {__version__}")
     return p
 
@@ -193,10 +205,12 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG) -> Config
     for key, raw in args.items():
         if key == "config":
             continue
-        values[key] = raw if key == "once" else _validate(key, raw, "--" + key.replace("_", "-"))
+        values[key] = raw if key in ("once", "daemon") else _validate(key, raw, "--" + key.replace("_", "-"))
     # As node_exporter does: choosing which disks to include replaces the
     # default exclusion, unless an exclusion is also given.
     if values.get("disk_include") and "disk_exclude" not in values:
         values["disk_exclude"] = ""
+    if values.get("daemon") and not values.get("pidfile"):
+        values["pidfile"] = DAEMON_PIDFILE
     known = {f.name for f in fields(Config)}
     return Config(config=path, **{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,168 @@
+"""The running agent: serves until SIGTERM/SIGINT, reloads on SIGHUP, and
+speaks the systemd notify protocol.
+
+Signals are turned into bytes on a socket (signal.set_wakeup_fd) that the
+main thread waits on, so nothing of substance runs inside a signal handler
+and the HTTP server's threads are never interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import signal
+import socket
+import threading
+
+from agent import systemd
+from agent.config import Config, ConfigError, load
+from agent.cpu import CpuWindow
+from agent.logs import LogTargetError, setup_logging
+from agent.pidfile import PidFile
+from agent.registry import Registry
+from agent.server import Server
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# How long in-flight requests may take to finish after a stop signal.
+DRAIN_SECONDS = 5.0
+# The main loop wakes at least this often to check on the server thread.
+TICK_SECONDS = 1.0
+
+
+class Service:
+    def __init__(self, argv, config: Config, log: logging.Logger, registry: Registry,
+                 cpu_window: CpuWindow, server: Server, pidfile: PidFile | None):
+        self.argv = argv
+        self.config = config
+        self.log = log
+        self.registry = registry
+        self.cpu_window = cpu_window
+        self.server = server
+        self.pidfile = pidfile
+        self._thread: threading.Thread | None = None
+
+    # The server calls these; they follow a registry swapped by a reload.
+    def scrape(self):
+        return self.registry.collect()
+
+    def health(self):
+        return self.registry.health()
+
+    def _start_server(self, server: Server) -> threading.Thread:
+        thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        thread.start()
+        return thread
+
+    def run(self) -> int:
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        for sig in (*STOP_SIGNALS, signal.SIGHUP):
+            signal.signal(sig, lambda signum, frame: None)  # the wakeup fd does the work
+        try:
+            self._thread = self._start_server(self.server)
+            host, port = self.server.address[:2]
+            self.log.info("serving on %s:%d (backend %s, procfs %s)", host, port,
+                          self.registry.backend_name, self.config.procfs)
+            systemd.notify("READY=1\nSTATUS=serving")
+            watchdog = systemd.watchdog_interval()
+            tick = min(TICK_SECONDS, watchdog) if watchdog else TICK_SECONDS
+            while True:
+                readable = select.select([wake_r], [], [], tick)[0]
+                if watchdog and self._thread.is_alive():
+                    systemd.notify("WATCHDOG=1")
+                if not self._thread.is_alive():
+                    self.log.error("the HTTP server stopped unexpectedly; exiting")
+                    return 1
+                if not readable:
+                    continue
+                try:
+                    signals = wake_r.recv(256)
+                except BlockingIOError:
+                    continue
+                if any(s in signals for s in STOP_SIGNALS):
+                    name = signal.Signals(next(s for s in signals if s in STOP_SIGNALS)).name
+                    self.stop(name)
+                    return 0
+                if signal.SIGHUP in signals:
+                    self.reload()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            wake_r.close()
+            wake_w.close()
+
+    def stop(self, reason: str) -> None:
+        systemd.notify("STOPPING=1")
+        self.log.info("received %s, stopping", reason)
+        self.server.shutdown(DRAIN_SECONDS)
+        if self._thread is not None:
+            self._thread.join(DRAIN_SECONDS)
+        self.registry.close()
+        if self.pidfile is not None:
+            self.pidfile.release()
+        self.log.info("stopped")
+
+    def reload(self) -> None:
+        """Re-read the configuration and apply it without dropping the
+        process or the CPU baselines; an invalid one changes nothing."""
+        from agent.cli import build_collectors, build_registry
+        systemd.notify("RELOADING=1")
+        try:
+            try:
+                new = load(self.argv)
+            except ConfigError as exc:
+                self.log.error("reload refused, keeping the running configuration: %s", exc)
+                return
+            old = self.config
+            registry = self.registry
+            if (new.procfs, new.backend) != (old.procfs, old.backend):
+                try:
+                    registry = build_registry(new, self.log, self.cpu_window)
+                except ConfigError as exc:
+                    self.log.error("reload refused, keeping the running configuration: %s", exc)
+                    return
+            server = self.server
+            if new.listen != old.listen:
+                host, port = new.listen_address
+                try:
+                    # Bind the new address before closing the old one.
+                    server = Server(host, port, self.scrape, self.health, logger=self.log)
+                except OSError as exc:
+                    self.log.error("reload refused, keeping the running configuration: --listen %s: %s",
+                                   new.listen, exc.strerror or exc)
+                    if registry is not self.registry:
+                        registry.close()
+                    return
+            if (new.log_level, new.log_target) != (old.log_level, old.log_target):
+                try:
+                    setup_logging(new.log_level, new.log_target)
+                except LogTargetError as exc:
+                    self.log.error("reload refused, keeping the running configuration: %s", exc)
+                    if server is not self.server:
+                        server.shutdown(0)
+                    if registry is not self.registry:
+                        registry.close()
+                    return
+            # Everything is valid: apply.
+            self.cpu_window.set_window(new.cpu_window)
+            if registry is self.registry:
+                registry.replace_collectors(build_collectors(new, self.cpu_window))
+            else:
+                old_registry, self.registry = self.registry, registry
+                old_registry.close()
+            if server is not self.server:
+                old_server, old_thread = self.server, self._thread
+                self.server = server
+                self._thread = self._start_server(server)
+                old_server.shutdown(DRAIN_SECONDS)
+                if old_thread is not None:
+                    old_thread.join(DRAIN_SECONDS)
+            if new.pidfile != old.pidfile:
+                self.log.warning("reload: a new --pidfile takes effect only at the next start")
+            self.config = new
+            host, port = self.server.address[:2]
+            self.log.info("reloaded configuration%s (serving on %s:%d)",
+                          f" from {new.config}" if new.config else "", host, port)
+        finally:
+            systemd.notify("READY=1\nSTATUS=serving")
