@@ -34,7 +34,10 @@ bench-smoke: $(STAMP)
 	$(PY) -m pytest benchmarks -q --benchmark-disable
 
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+	mkdir -p .benchmarks
+	$(PY) -m pytest benchmarks --benchmark-only -s --benchmark-columns=min,median,mean,rounds \
+		--benchmark-sort=name --benchmark-json=.benchmarks/latest.json
+	$(PY) benchmarks/report.py .benchmarks/latest.json
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/agent/_agent_c.* .pytest_cache .benchmarks
