@@ -24,6 +24,8 @@ def main(path: str) -> None:
     rows = defaultdict(dict)  # (test, rest of params) -> backend -> median
     for b in run["benchmarks"]:
         m = re.match(r"(\w+)\[(.*)\]", b["name"])
+        if m is None:
+            continue  # the soak: its figures are in extra_info, not a median
         test, params = m.group(1), m.group(2).split("-")
         backend = params[0] if params[0] in ("c", "python") else "-"
         rest = "-".join(p for p in params if p not in ("c", "python"))
