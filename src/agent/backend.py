@@ -2,7 +2,8 @@
 
 Both modules (agent.procfs.cbackend, agent.procfs.pybackend) expose the same
 interface: parse_<source>(bytes) -> packed bytes, make_loader(source).  The
-choice is logged once and reported in agent_build_info; AGENT_BACKEND=python
+choice is reported in agent_build_info and in the start-up log line (a
+fallback under `auto` is one warning); AGENT_BACKEND=python
 forces the fallback under `auto`; a C module whose ABI does not match the
 package counts as unavailable, with the reason in the log.
 """
@@ -26,15 +27,15 @@ def select(choice: str, log: logging.Logger | None = None):
         raise BackendError(f"unknown backend {choice!r} (choose from {', '.join(CHOICES)})")
     if choice == "python":
         from agent.procfs import pybackend
-        log.info("parser backend: python (requested)")
+        log.debug("parser backend: python (requested)")
         return "python", pybackend
     if choice == "auto" and os.environ.get("AGENT_BACKEND") == "python":
         from agent.procfs import pybackend
-        log.info("parser backend: python (AGENT_BACKEND=python)")
+        log.debug("parser backend: python (AGENT_BACKEND=python)")
         return "python", pybackend
     from agent.procfs import cbackend
     if cbackend.AVAILABLE:
-        log.info("parser backend: c")
+        log.debug("parser backend: c")
         return "c", cbackend
     if choice == "c":
         raise BackendError(f"--backend c: the C extension is unavailable: {cbackend.UNAVAILABLE_REASON}")
