@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test test-c test-py bench bench-smoke clean
+.PHONY: run test test-c test-py bench bench-smoke bench-compare clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only -s --benchmark-columns=min,median,mean,rounds \
 		--benchmark-sort=name --benchmark-json=.benchmarks/latest.json
 	$(PY) benchmarks/report.py .benchmarks/latest.json
+
+# Side by side with node_exporter (skipped with a line when not installed),
+# then the cost-growth curve (docs/growth.png).
+bench-compare: $(STAMP)
+	$(PY) benchmarks/compare.py --tree both --scrapes 10000 --dense-scrapes 200
+	$(PY) benchmarks/compare.py --curve
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/agent/_agent_c.* .pytest_cache .benchmarks

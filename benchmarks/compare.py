@@ -1,0 +1,258 @@
+"""Side by side with node_exporter: the same procfs tree, the same headers
+Prometheus 2.x sends, scrapes alternated between the two servers.
+
+For each server: client-side wall time per scrape (median), server CPU per
+scrape (utime+stime from /proc/PID/stat over the whole series, divided by
+the number of scrapes), resident memory after warm-up and after the series
+(VmRSS), and the ratios node_exporter / agent.
+
+    make bench-compare                       # this machine's /proc and the dense tree
+    python benchmarks/compare.py --tree proc --scrapes 10000
+    python benchmarks/compare.py --curve     # cost growth, 10 ... 10,000 interfaces, docs/growth.png
+
+node_exporter (Debian's prometheus-node-exporter) is skipped with one line
+when it is not installed.  Only 127.0.0.1 is used; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gen_procfs  # noqa: E402
+
+NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+# The six sources, as the issue measures node_exporter: no netlink, so it
+# reads /proc/net/dev like we do.
+NODE_EXPORTER_FLAGS = [
+    "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo",
+    "--collector.diskstats", "--collector.netdev", "--no-collector.netdev.netlink",
+    "--collector.loadavg", "--collector.stat",
+]
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+              "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+    "User-Agent": "Prometheus/2.42.0",
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DENSE = dict(cpus=256, interfaces=2000, disks=300)
+MAX_SERIES_SECONDS = 600  # a bound on any one series of scrapes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of the line; 12 and 13 after ")".
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Target:
+    def __init__(self, name: str, argv: list[str], port: int):
+        self.name = name
+        self.port = port
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not start")
+                time.sleep(0.05)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.walls: list[float] = []
+
+    def scrape(self) -> int:
+        start = time.perf_counter()
+        self.conn.request("GET", "/metrics", headers=PROMETHEUS_HEADERS)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        self.walls.append(time.perf_counter() - start)
+        if resp.status != 200:
+            raise RuntimeError(f"{self.name}: HTTP {resp.status}")
+        return len(body)
+
+    def stop(self):
+        self.conn.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def start_agent(tree: Path, backend: str) -> Target:
+    port = free_port()
+    exe = [sys.executable, "-m", "agent"]
+    return Target("agent", [*exe, "--procfs", str(tree), "--listen", f"127.0.0.1:{port}",
+                            "--backend", backend, "--log-level", "warning"], port)
+
+
+def start_node_exporter(tree: Path) -> Target | None:
+    if NODE_EXPORTER is None:
+        return None
+    port = free_port()
+    return Target("node_exporter", [NODE_EXPORTER, *NODE_EXPORTER_FLAGS, f"--path.procfs={tree}",
+                                    f"--web.listen-address=127.0.0.1:{port}"], port)
+
+
+def measure(tree: Path, scrapes: int, warmup: int, backend: str, with_node_exporter: bool = True) -> dict:
+    targets = [start_agent(tree, backend)]
+    ne = start_node_exporter(tree) if with_node_exporter else None
+    if ne is not None:
+        targets.append(ne)
+    try:
+        for t in targets:
+            for _ in range(warmup):
+                t.scrape()
+            t.walls.clear()
+        before = {t.name: (cpu_seconds(t.proc.pid), rss_kib(t.proc.pid)) for t in targets}
+        sizes = {}
+        deadline = time.monotonic() + MAX_SERIES_SECONDS
+        done = 0
+        for done in range(1, scrapes + 1):
+            for t in targets:  # alternate, so both see the same machine noise
+                sizes[t.name] = t.scrape()
+            if time.monotonic() > deadline:
+                break
+        out = {}
+        for t in targets:
+            cpu0, rss0 = before[t.name]
+            out[t.name] = dict(
+                scrapes=done,
+                wall_ms=statistics.median(t.walls) * 1e3,
+                cpu_ms=(cpu_seconds(t.proc.pid) - cpu0) / done * 1e3,
+                rss_start_kib=rss0,
+                rss_end_kib=rss_kib(t.proc.pid),
+                body_bytes=sizes[t.name],
+            )
+        return out
+    finally:
+        for t in targets:
+            t.stop()
+
+
+def print_table(title: str, result: dict) -> None:
+    print(f"\n{title}")
+    print(f"{'server':15s} {'scrapes':>8s} {'wall ms (median)':>17s} {'CPU ms/scrape':>14s} "
+          f"{'RSS start MiB':>14s} {'RSS end MiB':>12s} {'gzip bytes':>11s}")
+    for name, r in result.items():
+        print(f"{name:15s} {r['scrapes']:8d} {r['wall_ms']:17.3f} {r['cpu_ms']:14.3f} "
+              f"{r['rss_start_kib'] / 1024:14.1f} {r['rss_end_kib'] / 1024:12.1f} {r['body_bytes']:11d}")
+    if "node_exporter" in result:
+        a, n = result["agent"], result["node_exporter"]
+        ratio = lambda x, y: f"{x / y:.1f}x" if y > 0 else "inf (agent below clock-tick resolution)"
+        print(f"node_exporter / agent: wall {ratio(n['wall_ms'], a['wall_ms'])}, "
+              f"CPU {ratio(n['cpu_ms'], a['cpu_ms'])}, RSS {ratio(n['rss_end_kib'], a['rss_end_kib'])}")
+    else:
+        print("node_exporter: not installed (apt-get install prometheus-node-exporter); agent only")
+
+
+def curve(points: list[int], scrapes: int, backend: str, png: Path | None) -> list[tuple]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in points:
+            tree = Path(tmp) / f"if{n}"
+            gen_procfs.generate(tree, cpus=16, interfaces=n, disks=16)
+            r = measure(tree, scrapes, warmup=5, backend=backend)
+            ne = r.get("node_exporter")
+            rows.append((n, r["agent"]["cpu_ms"], r["agent"]["wall_ms"],
+                         ne["cpu_ms"] if ne else None, ne["wall_ms"] if ne else None))
+            print(f"{n:6d} interfaces: agent CPU {rows[-1][1]:.3f} ms wall {rows[-1][2]:.3f} ms"
+                  + (f"; node_exporter CPU {rows[-1][3]:.3f} ms wall {rows[-1][4]:.3f} ms" if ne else ""),
+                  flush=True)
+    if png is not None:
+        plot(rows, png)
+    return rows
+
+
+def plot(rows, png: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install matplotlib)")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    xs = [r[0] for r in rows]
+    ax.plot(xs, [r[1] for r in rows], "o-", label="monitoring-agent, CPU per scrape")
+    if all(r[3] is not None for r in rows):
+        ax.plot(xs, [r[3] for r in rows], "s-", label="node_exporter 1.5, CPU per scrape")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("network interfaces in /proc/net/dev (16 CPUs, 16 disks)")
+    ax.set_ylabel("server CPU per gzip scrape (ms)")
+    ax.set_title("Cost growth with the number of interfaces")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png)
+    print(f"plot written to {png}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tree", default="both", help="proc, dense, both, or a procfs directory")
+    p.add_argument("--scrapes", type=int, default=1000)
+    p.add_argument("--dense-scrapes", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--backend", default="c")
+    p.add_argument("--curve", action="store_true", help="the growth curve instead")
+    p.add_argument("--curve-points", default="10,100,1000,10000")
+    p.add_argument("--curve-scrapes", type=int, default=50)
+    p.add_argument("--png", default=str(HERE.parent / "docs" / "growth.png"))
+    args = p.parse_args(argv)
+    if NODE_EXPORTER is None:
+        print("node_exporter: not installed (apt-get install prometheus-node-exporter); measuring the agent only")
+    if args.curve:
+        curve([int(x) for x in args.curve_points.split(",")], args.curve_scrapes, args.backend, Path(args.png))
+        return 0
+    if args.tree in ("proc", "both"):
+        print_table(f"this machine's /proc, {args.scrapes} scrapes each",
+                    measure(Path("/proc"), args.scrapes, args.warmup, args.backend))
+    if args.tree in ("dense", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "proc"
+            gen_procfs.generate(tree, **DENSE)
+            print_table(f"dense tree ({DENSE['cpus']} CPUs, {DENSE['interfaces']} interfaces, "
+                        f"{DENSE['disks']} disks), {args.dense_scrapes} scrapes each",
+                        measure(tree, args.dense_scrapes, args.warmup, args.backend))
+    if args.tree not in ("proc", "dense", "both"):
+        print_table(f"{args.tree}, {args.scrapes} scrapes each",
+                    measure(Path(args.tree), args.scrapes, args.warmup, args.backend))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
