@@ -28,7 +28,7 @@ from agent.exposition import (
     render_openmetrics,
     render_text,
 )
-from agent.metrics import COUNTER, GAUGE, Desc, Family, counter, gauge
+from agent.metrics import COUNTER, GAUGE, Desc, Family, Series, counter, gauge
 
 # --- the reference renderer ---------------------------------------------------
 
@@ -625,3 +625,55 @@ def test_gzip_encode_round_trips():
     assert packed[:2] == b"\x1f\x8b"
     assert zlib.decompress(packed, 31) == body
     assert len(packed) < len(body) // 3
+
+
+def test_gzip_encode_large_bodies_round_trip_through_the_fast_compressor():
+    from agent import exposition
+    body = render_text(dense_families()) * (exposition.LARGE_BODY // 10_000 + 2)
+    assert len(body) >= exposition.LARGE_BODY
+    packed = gzip_encode(body)
+    assert packed[:2] == b"\x1f\x8b"
+    import gzip
+    assert gzip.decompress(packed) == body
+    assert len(packed) < len(body) // 3
+
+
+# --- the Series fast path -----------------------------------------------------
+
+_finite_values = st.one_of(st.integers(min_value=0, max_value=2**80),
+                           st.floats(allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def _series_and_families(draw):
+    series, families = [], []
+    for i in range(draw(st.integers(0, 4))):
+        labels = draw(_label_names)
+        kind = draw(st.sampled_from([COUNTER, GAUGE]))
+        desc = Desc(f"{draw(_names)}{i}", kind, draw(_text), labels)
+        label_sets = draw(st.lists(st.tuples(*[_text] * len(labels)), max_size=6))
+        values = draw(st.lists(_finite_values, min_size=len(label_sets), max_size=len(label_sets)))
+        s = Series(desc, tuple(label_sets), values)
+        series.append(s)
+        families.append(Family(desc, list(zip(label_sets, values))))
+    return series, families
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_series_and_families())
+def test_series_fast_path_is_byte_identical_to_the_plain_path(pair):
+    series, families = pair
+    for render in (render_text, render_openmetrics):
+        expected = render(families)
+        assert render(series) == expected
+        assert render(series) == expected  # second time from the prefix cache
+
+
+def test_series_prefix_cache_follows_changed_label_sets():
+    desc = Desc("node_x", COUNTER, "h", ("device",))
+    first = Series(desc, (("a",), ("b",)), [1, 2])
+    assert render_text([first]).endswith(b'node_x_total{device="a"} 1\nnode_x_total{device="b"} 2\n')
+    second = Series(desc, (("a",), ("c",)), [3, 4])
+    assert render_text([second]).endswith(b'node_x_total{device="a"} 3\nnode_x_total{device="c"} 4\n')
+    with pytest.raises(ValueError):
+        render_text([Series(desc, (("a",),), [1, 2])])

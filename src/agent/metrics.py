@@ -41,3 +41,23 @@ def counter(name: str, help: str, labels: tuple[str, ...] = ()) -> Desc:
     if name.endswith("_total"):
         raise ValueError(f"counter family {name!r}: give the name without _total")
     return Desc(name, COUNTER, help, labels)
+
+
+class Series(NamedTuple):
+    """A family in columns, for per-device rows: `labels` holds one tuple of
+    label values per sample and `values` the numbers, in the same order.
+
+    Collectors build `labels` once per set of devices and pass the same
+    tuple to every family of those rows, scrape after scrape, so the
+    renderer can keep each family's rendered `name{label="..."} ` prefixes
+    and, per scrape, format only the values.  Values must be ints or finite
+    floats (the collectors' counters and ratios); anything else goes in a
+    Family.  `samples` gives the Family view for code that wants pairs."""
+
+    desc: Desc
+    labels: tuple[tuple[str, ...], ...]
+    values: list[Number]
+
+    @property
+    def samples(self) -> list[tuple[tuple[str, ...], Number]]:
+        return list(zip(self.labels, self.values))
