@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent import metrics
 from agent.collectors.filters import Columns, DeviceLabels, NameFilter
-from agent.metrics import Family
+from agent.metrics import Series
 from agent.procfs import layout
 
 # node_exporter's default: partitions and pseudo-devices.
@@ -42,21 +42,25 @@ class DiskstatsCollector:
     def __init__(self, name_filter: NameFilter):
         self.labels = DeviceLabels(name_filter)
 
-    def families(self, data: bytes) -> list[Family]:
+    def families(self, data: bytes) -> list[Series]:
         labels, keep = self.labels.select(data, ROW_SIZE, NAME_LEN_W, NAME_OFFSET)
         col = Columns(data, ROW_SIZE, keep)
         present = col[PRESENT_W]
+        every_row = -1
+        for p in present:
+            every_row &= p
 
-        def samples(word: int, bit: int, scale=None):
-            values = col[word]
-            if scale is not None:
-                values = [scale(v) for v in values]
-            return [(lab, v) for lab, v, p in zip(labels, values, present) if p & bit]
+        def series(desc, bit: int, values: list) -> Series:
+            if every_row & bit:  # the common case: every row has the field
+                return Series(desc, labels, values)
+            have = [i for i, p in enumerate(present) if p & bit]
+            return Series(desc, tuple(labels[i] for i in have), [values[i] for i in have])
 
         return [
-            Family(READ_BYTES, samples(SECTORS_READ_W, SECTORS_READ_BIT, lambda v: v * SECTOR_BYTES)),
-            Family(WRITTEN_BYTES, samples(SECTORS_WRITTEN_W, SECTORS_WRITTEN_BIT, lambda v: v * SECTOR_BYTES)),
-            Family(READS, samples(READS_W, READS_BIT)),
-            Family(WRITES, samples(WRITES_W, WRITES_BIT)),
-            Family(IO_TIME, samples(IO_TIME_W, IO_TIME_BIT, lambda v: v / 1000)),
+            series(READ_BYTES, SECTORS_READ_BIT, [v * SECTOR_BYTES for v in col[SECTORS_READ_W]]),
+            series(WRITTEN_BYTES, SECTORS_WRITTEN_BIT,
+                   [v * SECTOR_BYTES for v in col[SECTORS_WRITTEN_W]]),
+            series(READS, READS_BIT, col[READS_W]),
+            series(WRITES, WRITES_BIT, col[WRITES_W]),
+            series(IO_TIME, IO_TIME_BIT, [v / 1000 for v in col[IO_TIME_W]]),
         ]

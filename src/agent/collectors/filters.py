@@ -27,19 +27,23 @@ def label_value(raw: bytes) -> str:
 
 
 class DeviceLabels:
-    """Raw device name -> label tuple, or None when the filter drops it.
+    """Label tuples for the devices of a rows buffer, through the filter.
 
-    Names are stable from scrape to scrape, so decoding and two regex
-    searches per device per scrape become one dict lookup.  Devices come and
-    go (container veths), so the memo is dropped whenever it outgrows the
-    devices actually present."""
+    Names are stable from scrape to scrape, so the result for the last set
+    of names is kept: when the names have not changed, the very same labels
+    tuple is returned, and the renderer's cached prefixes for it still hold.
+    Otherwise each new name is decoded and filtered once (memo), and the
+    memo is dropped whenever it outgrows the devices present (container
+    veths come and go)."""
 
     def __init__(self, name_filter: NameFilter, slack: int = 1024):
         self.name_filter = name_filter
         self._memo: dict[bytes, tuple[str] | None] = {}
         self._slack = slack
+        self._last_names: tuple[bytes, ...] | None = None
+        self._last: tuple[tuple, list[int] | None] = ((), None)
 
-    def __call__(self, raw: bytes) -> tuple[str] | None:
+    def _labels(self, raw: bytes) -> tuple[str] | None:
         try:
             return self._memo[raw]
         except KeyError:
@@ -48,30 +52,31 @@ class DeviceLabels:
             self._memo[raw] = labels
             return labels
 
-    def trim(self, present: int) -> None:
-        if len(self._memo) > present + self._slack:
-            self._memo.clear()
-
     def select(self, data: bytes, row_size: int, name_len_word: int, name_offset: int):
-        """Label tuples of the rows the filter keeps (first row of each name:
-        a second one would be a duplicate series), and the indexes of those
-        rows, or None when every row is kept (the common case)."""
+        """(labels, keep): the label tuples of the rows the filter keeps
+        (the first row of each name: a second would be a duplicate series),
+        and the indexes of those rows, or None when every row is kept."""
         words = memoryview(data).cast("Q")
-        row_words = row_size // 8
-        name_lens = words[name_len_word::row_words].tolist()
-        names = [data[off:off + n] for off, n in zip(range(name_offset, len(data), row_size), name_lens)]
+        name_lens = words[name_len_word::row_size // 8].tolist()
+        names = tuple([data[off:off + n] for off, n in zip(range(name_offset, len(data), row_size), name_lens)])
+        if names == self._last_names:
+            return self._last
         memo = self._memo
-        labels = [memo[raw] if raw in memo else self(raw) for raw in names]
-        self.trim(len(names))
-        if None not in labels and len(set(labels)) == len(labels):
-            return labels, None
-        kept, keep, seen = [], [], set()
-        for i, lab in enumerate(labels):
-            if lab is not None and lab not in seen:
-                seen.add(lab)
-                kept.append(lab)
-                keep.append(i)
-        return kept, keep
+        all_labels = [memo[raw] if raw in memo else self._labels(raw) for raw in names]
+        if len(memo) > len(names) + self._slack:
+            memo.clear()
+        if None not in all_labels and len(set(all_labels)) == len(all_labels):
+            result = (tuple(all_labels), None)
+        else:
+            kept, keep, seen = [], [], set()
+            for i, lab in enumerate(all_labels):
+                if lab is not None and lab not in seen:
+                    seen.add(lab)
+                    kept.append(lab)
+                    keep.append(i)
+            result = (tuple(kept), keep)
+        self._last_names, self._last = names, result
+        return result
 
 
 class Columns:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent import metrics
 from agent.collectors.filters import Columns, DeviceLabels, NameFilter
-from agent.metrics import Family
+from agent.metrics import Series
 from agent.procfs import layout
 
 LABELS = ("interface",)
@@ -31,14 +31,14 @@ class NetdevCollector:
     def __init__(self, name_filter: NameFilter):
         self.labels = DeviceLabels(name_filter)
 
-    def families(self, data: bytes) -> list[Family]:
+    def families(self, data: bytes) -> list[Series]:
         labels, keep = self.labels.select(data, ROW_SIZE, NAME_LEN_W, NAME_OFFSET)
         col = Columns(data, ROW_SIZE, keep)
         return [
-            Family(RX_BYTES, list(zip(labels, col[RX_BYTES_W]))),
-            Family(TX_BYTES, list(zip(labels, col[TX_BYTES_W]))),
-            Family(RX_PACKETS, list(zip(labels, col[RX_PACKETS_W]))),
-            Family(TX_PACKETS, list(zip(labels, col[TX_PACKETS_W]))),
-            Family(RX_ERRORS, list(zip(labels, col[RX_ERRS_W]))),
-            Family(TX_ERRORS, list(zip(labels, col[TX_ERRS_W]))),
+            Series(RX_BYTES, labels, col[RX_BYTES_W]),
+            Series(TX_BYTES, labels, col[TX_BYTES_W]),
+            Series(RX_PACKETS, labels, col[RX_PACKETS_W]),
+            Series(TX_PACKETS, labels, col[TX_PACKETS_W]),
+            Series(RX_ERRORS, labels, col[RX_ERRS_W]),
+            Series(TX_ERRORS, labels, col[TX_ERRS_W]),
         ]
