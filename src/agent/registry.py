@@ -47,10 +47,28 @@ class SourceState:
         self.last_success: float | None = None
 
 
-def read_self_rss_bytes() -> int:
-    # The agent's own process, always from the real /proc, whatever --procfs.
-    with open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[1]) * PAGE_SIZE
+class SelfStatm:
+    """The agent's own resident memory, from the real /proc whatever
+    --procfs says; the file stays open (one pread a scrape) and is reopened
+    in a forked child, where the inherited descriptor names the parent."""
+
+    def __init__(self):
+        self._fd: int | None = None
+        self._pid = 0
+
+    def rss_bytes(self) -> int:
+        pid = os.getpid()
+        if self._fd is None or self._pid != pid:
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+            self._pid = pid
+        return int(os.pread(self._fd, 256, 0).split()[1]) * PAGE_SIZE
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def count_self_fds() -> int:
@@ -76,6 +94,7 @@ class Registry:
         self._generation = 0
         self._result: list[Family] = []
         self.last_collection: float | None = None
+        self._statm = SelfStatm()
 
     @property
     def sources(self):
@@ -164,12 +183,13 @@ class Registry:
                 if s.fd is not None:
                     os.close(s.fd)
                     s.fd = None
+            self._statm.close()
 
     def _process_families(self) -> list[Family]:
         times = os.times()
         return [
             Family(PROCESS_CPU, [(NO_LABELS, times.user + times.system)]),
-            Family(PROCESS_RSS, [(NO_LABELS, read_self_rss_bytes())]),
+            Family(PROCESS_RSS, [(NO_LABELS, self._statm.rss_bytes())]),
             Family(PROCESS_FDS, [(NO_LABELS, count_self_fds())]),
         ]
 
