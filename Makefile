@@ -42,6 +42,7 @@ bench: $(STAMP)
 # Side by side with node_exporter (skipped with a line when not installed),
 # then the cost-growth curve (docs/growth.png).
 bench-compare: $(STAMP)
+	$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --no-build-isolation
 	$(PY) benchmarks/compare.py --tree both --scrapes 10000 --dense-scrapes 200
 	$(PY) benchmarks/compare.py --curve
 
