@@ -65,10 +65,9 @@ def make_handler(target: str) -> logging.Handler:
     if target == "syslog":
         # Imported only here: logging.handlers brings pickle, queue and more
         # (~0.5 MiB of RSS) that the other targets never use.
-        import logging.handlers
+        from logging.handlers import SysLogHandler
         try:
-            handler = logging.handlers.SysLogHandler(
-                address=SYSLOG_SOCKET, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+            handler = SysLogHandler(address=SYSLOG_SOCKET, facility=SysLogHandler.LOG_DAEMON)
         except OSError as exc:
             raise LogTargetError(f"--log-target syslog: {SYSLOG_SOCKET}: {exc.strerror or exc}") from None
         handler.setFormatter(logging.Formatter(f"{IDENT}[%(process)d]: %(message)s"))
