@@ -184,13 +184,18 @@ def curve(points: list[int], scrapes: int, backend: str, png: Path | None) -> li
         for n in points:
             tree = Path(tmp) / f"if{n}"
             gen_procfs.generate(tree, cpus=16, interfaces=n, disks=16)
-            r = measure(tree, scrapes, warmup=5, backend=backend)
+            # Enough scrapes that CPU time (counted in clock ticks) resolves.
+            r = measure(tree, max(scrapes, min(500, 20_000 // n)), warmup=5, backend=backend)
             ne = r.get("node_exporter")
             rows.append((n, r["agent"]["cpu_ms"], r["agent"]["wall_ms"],
                          ne["cpu_ms"] if ne else None, ne["wall_ms"] if ne else None))
             print(f"{n:6d} interfaces: agent CPU {rows[-1][1]:.3f} ms wall {rows[-1][2]:.3f} ms"
                   + (f"; node_exporter CPU {rows[-1][3]:.3f} ms wall {rows[-1][4]:.3f} ms" if ne else ""),
                   flush=True)
+    if len(rows) >= 2:
+        (n0, c0, *_), (n1, c1, *_) = rows[-2], rows[-1]
+        print(f"agent: {(c1 - c0) / (n1 - n0) * 1e3:.2f} us of CPU per additional interface "
+              f"between {n0} and {n1}")
     if png is not None:
         plot(rows, png)
     return rows
@@ -229,7 +234,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--backend", default="c")
     p.add_argument("--curve", action="store_true", help="the growth curve instead")
-    p.add_argument("--curve-points", default="10,100,1000,10000")
+    p.add_argument("--curve-points", default="10,30,100,300,1000,3000,10000")
     p.add_argument("--curve-scrapes", type=int, default=50)
     p.add_argument("--png", default=str(HERE.parent / "docs" / "growth.png"))
     args = p.parse_args(argv)
