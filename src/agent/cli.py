@@ -39,6 +39,41 @@ def build_registry(config: Config, log: logging.Logger, cpu_window: CpuWindow | 
     return Registry(config.procfs, backend_name, backend, build_collectors(config, cpu_window), log)
 
 
+def build_server_settings(config: Config, log: logging.Logger):
+    """The server's settings, reading the token and TLS files now: a
+    ConfigError at start-up (exit 2), a refused reload on SIGHUP."""
+    from agent.server import Settings
+    allow = tokens = tls = None
+    if config.allow:
+        from agent.access import Allowlist
+        allow = Allowlist.parse(config.allow)
+    if config.auth_token_file:
+        from agent.access import BearerTokens, readable_by_others
+        tokens = BearerTokens.from_file(config.auth_token_file)
+        if readable_by_others(config.auth_token_file):
+            log.warning("--auth-token-file %s is readable or writable by other users; chmod 600 it",
+                        config.auth_token_file)
+    if config.tls_cert:
+        from agent import tls as agent_tls  # imports ssl: only when TLS is configured
+        tls = agent_tls.load(config.tls_cert, config.tls_key, config.tls_client_ca,
+                             config.tls_client_auth, config.tls_min_version)
+    return Settings(max_connections=config.max_connections, header_timeout=config.header_timeout,
+                    max_header_bytes=config.max_header_bytes, keepalive_timeout=config.keepalive_timeout,
+                    allow=allow, tokens=tokens, health_requires_auth=config.health_requires_auth, tls=tls)
+
+
+def describe_access(settings) -> str:
+    """For the start-up and reload log lines: what guards the port (token
+    counts, never tokens)."""
+    parts = [settings.tls.describe() if settings.tls is not None else "plain HTTP"]
+    if settings.tokens is not None:
+        parts.append(f"{len(settings.tokens)} bearer token{'s' if len(settings.tokens) != 1 else ''}"
+                     + ("" if settings.health_requires_auth else ", /health open"))
+    if settings.allow is not None:
+        parts.append(f"allow {len(settings.allow)} network{'s' if len(settings.allow) != 1 else ''}")
+    return ", ".join(parts)
+
+
 def fail(message: str, code: int) -> int:
     print(f"monitoring-agent: error: {message}", file=sys.stderr)
     return code
@@ -64,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_window = CpuWindow(config.cpu_window)
     try:
         registry = build_registry(config, log, cpu_window)
+        settings = None if config.once else build_server_settings(config, log)
     except ConfigError as exc:
         if pidfile is not None:
             pidfile.release()
@@ -86,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     service = None
     host, port = config.listen_address
     try:
-        server = Server(host, port, lambda: service.scrape(), lambda: service.health(), logger=log)
+        server = Server(host, port, lambda: service.scrape(), lambda: service.health(), logger=log,
+                        settings=settings)
     except OSError as exc:
         if pidfile is not None:
             pidfile.release()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import ipaddress
 import math
 import os
 import re
@@ -22,6 +23,10 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_TARGETS = ("stderr", "syslog", "journald")
 FORMATS = ("prometheus", "openmetrics")
 BACKENDS = ("auto", "c", "python")
+TLS_CLIENT_AUTH = ("require", "verify-if-given")
+TLS_VERSIONS = ("1.2", "1.3")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
 
 
 class ConfigError(Exception):
@@ -41,6 +46,21 @@ class Config:
     log_level: str = "info"
     log_target: str = "stderr"
     pidfile: str = ""
+    # Access control (docs/SECURITY.md).  Secrets are never values here: a
+    # token is read from auth_token_file, a key from tls_key.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    tls_client_auth: str = "require"
+    tls_min_version: str = "1.2"
+    auth_token_file: str = ""
+    allow: str = ""
+    health_requires_auth: bool = False
+    # HTTP limits.
+    max_connections: int = 64
+    header_timeout: float = 5.0
+    max_header_bytes: int = 8192
+    keepalive_timeout: float = 75.0
     # Flags only (not config-file keys):
     config: str | None = None
     once: bool = False
@@ -53,7 +73,10 @@ class Config:
 
 
 FILE_KEYS = ("listen", "procfs", "cpu_window", "backend", "disk_include", "disk_exclude",
-             "net_include", "net_exclude", "log_level", "log_target", "pidfile")
+             "net_include", "net_exclude", "log_level", "log_target", "pidfile",
+             "tls_cert", "tls_key", "tls_client_ca", "tls_client_auth", "tls_min_version",
+             "auth_token_file", "allow", "health_requires_auth",
+             "max_connections", "header_timeout", "max_header_bytes", "keepalive_timeout")
 FLAGS_ONLY = ("config", "once", "format", "daemon")
 # The PID file --daemon writes when none is configured.
 DAEMON_PIDFILE = "/run/monitoring-agent.pid"
@@ -78,6 +101,59 @@ def _cpu_window(value: str) -> float:
     if not (math.isfinite(seconds) and 0 < seconds <= 86400):
         raise ValueError(f"expected seconds between 0 (exclusive) and 86400, got {value!r}")
     return seconds
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def check(value: str) -> float:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and low < seconds <= high):
+            raise ValueError(f"expected seconds between {low:g} (exclusive) and {high:g}, got {value!r}")
+        return seconds
+    return check
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def check(value: str) -> int:
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
+            raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
+        return int(text)
+    return check
+
+
+def _boolean(value: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _allow(value: str) -> str:
+    """Comma-separated CIDRs (a bare address is one host); the normalised
+    list, or '' for everyone."""
+    networks = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            # strict=False: 10.1.2.3/8 means 10.0.0.0/8, as the user meant.
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"expected comma-separated CIDRs such as 10.0.0.0/8,::1/128, "
+                             f"got {item!r}") from None
+    return ",".join(networks)
+
+
+def _path(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("a path cannot hold a NUL byte")
+    return value
 
 
 def _regex(value: str) -> str:
@@ -120,6 +196,18 @@ VALIDATORS: dict[str, Callable[[str], object]] = {
     "log_level": _choice(LOG_LEVELS),
     "log_target": _choice(LOG_TARGETS),
     "format": _choice(FORMATS),
+    "tls_cert": _path,
+    "tls_key": _path,
+    "tls_client_ca": _path,
+    "tls_client_auth": _choice(TLS_CLIENT_AUTH),
+    "tls_min_version": _choice(TLS_VERSIONS),
+    "auth_token_file": _path,
+    "allow": _allow,
+    "health_requires_auth": _boolean,
+    "max_connections": _integer(1, 4096),
+    "header_timeout": _seconds(0, 300),
+    "max_header_bytes": _integer(1024, 1 << 20),
+    "keepalive_timeout": _seconds(0, 3600),
 }
 
 
@@ -149,6 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--daemon", action="store_true",
                    help=f"detach and run in the background (PID file {DAEMON_PIDFILE} unless --pidfile)")
     p.add_argument("--pidfile", metavar="FILE", help="write and lock a PID file (default: none in the foreground)")
+    tls = p.add_argument_group("TLS, authentication and access (each also a config-file key)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (chain)")
+    tls.add_argument("--tls-key", metavar="FILE", help="the certificate's PEM private key")
+    tls.add_argument("--tls-client-ca", metavar="FILE",
+                     help="PEM CA bundle that client certificates must chain to (mutual TLS)")
+    tls.add_argument("--tls-client-auth", metavar="{require,verify-if-given}",
+                     help="with --tls-client-ca: require a client certificate (default) or verify one if given")
+    tls.add_argument("--tls-min-version", metavar="{1.2,1.3}", help="oldest TLS version accepted (default 1.2)")
+    tls.add_argument("--auth-token-file", metavar="FILE",
+                     help="require 'Authorization: Bearer TOKEN', TOKEN one of the file's lines")
+    tls.add_argument("--allow", metavar="CIDR[,CIDR...]",
+                     help="only these client networks may connect (default: any)")
+    tls.add_argument("--health-requires-auth", metavar="BOOL",
+                     help="whether /health needs a token too (default false)")
+    limits = p.add_argument_group("HTTP limits (each also a config-file key)")
+    limits.add_argument("--max-connections", metavar="N", help="connections served at once (default 64)")
+    limits.add_argument("--header-timeout", metavar="SECONDS",
+                        help="time to send a request head, and a TLS handshake (default 5)")
+    limits.add_argument("--max-header-bytes", metavar="BYTES",
+                        help="largest request line and headers (default 8192)")
+    limits.add_argument("--keepalive-timeout", metavar="SECONDS",
+                        help="idle keep-alive connections are closed after this (default 75)")
     p.add_argument("--version", action="version", version=f"monitoring-agent {__version__}")
     return p
 
@@ -192,6 +302,16 @@ def read_file(path: str) -> dict[str, str]:
     return out
 
 
+def _check_tls(values: dict[str, object]) -> None:
+    cert, key, client_ca = (values.get(k, "") for k in ("tls_cert", "tls_key", "tls_client_ca"))
+    if cert and not key:
+        raise ConfigError("tls_key: required with tls_cert")
+    if key and not cert:
+        raise ConfigError("tls_cert: required with tls_key")
+    if client_ca and not cert:
+        raise ConfigError("tls_cert: required with tls_client_ca (mutual TLS needs TLS)")
+
+
 def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG) -> Config:
     """Defaults < config file < flags.  Raises ConfigError."""
     args = vars(build_parser().parse_args(argv))
@@ -212,5 +332,6 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG) -> Config
         values["disk_exclude"] = ""
     if values.get("daemon") and not values.get("pidfile"):
         values["pidfile"] = DAEMON_PIDFILE
+    _check_tls(values)
     known = {f.name for f in fields(Config)}
     return Config(config=path, **{k: v for k, v in values.items() if k in known})

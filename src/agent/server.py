@@ -1,7 +1,13 @@
 """The HTTP/1.1 server: /metrics, /health and a landing page.
 
 It knows nothing about /proc: it calls `scrape()` for a list of families
-and `health()` for a dict, and asks `agent.exposition` how to encode them.
+and `health()` for a dict, asks `agent.exposition` how to encode them, and
+appends its own families (agent_http_*) to what scrape() returned.  Nor
+does it know how access control is configured: `Settings` carries ready-made
+objects (an allowlist with `permits(host)`, bearer tokens with
+`check(authorization)`, a TLS listener with `wrap(sock)` and
+`handshake(sock, deadline)`), so this module never imports ssl, hashlib or
+hmac, which cost a few MiB of RSS to an agent that uses none of them.
 
 Why not http.server: BaseHTTPRequestHandler reads headers through
 email.parser with only per-line (64 KiB) and count (100) limits, so it has
@@ -13,19 +19,40 @@ This server is small instead: one acceptor thread, one thread per
 connection up to a cap, the request head read into one buffer and parsed
 with a few regular expressions, the response written with one sendall.
 
-Limits (each a keyword argument):
-- a request head (request line and headers) is at most 8 KiB: past it,
-  431 (414 when the request line alone is longer);
-- a head must arrive within `header_timeout` seconds of its first byte
-  (else 408); an idle keep-alive connection is closed after `idle_timeout`;
+`Settings` is one immutable value that `configure()` swaps whole (a SIGHUP
+reload): the acceptor reads it once per connection (allowlist, TLS, the
+cap), a connection thread once per request (limits, tokens), so no thread
+ever sees half the old and half the new values.
+
+Limits and controls, in the order a connection meets them:
+- a peer the allowlist does not permit is closed at accept, before a byte
+  is read, with no response;
+- at most `max_connections` connections at once.  Past it, the connection
+  that has waited longest without a request in progress (handshaking,
+  sending its first head, idle between keep-alive requests, lingering after
+  an error) is evicted to make room, so slow or silent clients can't starve
+  a scraper; only when every slot is busy with a request is the newcomer
+  answered 503 (closed without a response over TLS);
+- over TLS, the handshake happens in the connection's thread, never on the
+  accept path, and must finish within `header_timeout`;
+- a new connection's first request head must arrive within `header_timeout`
+  (else it is closed, with 408 if it sent part of one); a later head within
+  `header_timeout` of its first byte; an idle keep-alive connection is
+  closed after `keepalive_timeout`;
+- a request head (request line and headers) is at most `max_header_bytes`:
+  past it, 431 (414 when the request line alone is longer);
 - a request body is read and discarded only up to 1 KiB (Content-Length
   beyond that: 413; Transfer-Encoding: 411), then the connection closes;
-- at most `max_connections` connections are served at once; one more is
-  answered 503 by the acceptor and closed.
+- with bearer tokens, every path answers 401 with WWW-Authenticate unless
+  the request carries a valid `Authorization: Bearer` (/health is exempt
+  unless `health_requires_auth`);
+- methods other than GET and HEAD get 405.
+Every refusal is counted in agent_http_rejected_total{reason}.
 """
 
 from __future__ import annotations
 
+import collections
 import email.utils
 import errno
 import json
@@ -35,11 +62,13 @@ import selectors
 import socket
 import threading
 import time
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
-from agent import __version__
+from agent import __version__, metrics
 from agent.exposition import choose_encoder, choose_gzip, gzip_encode
+from agent.metrics import Family
 
+# The default of Settings.max_header_bytes.
 MAX_HEAD_BYTES = 8192
 MAX_BODY_BYTES = 1024
 # Closing a socket with unread input makes Linux send RST, which can destroy
@@ -48,11 +77,39 @@ MAX_BODY_BYTES = 1024
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 65536
 MAX_LINGERING_REJECTS = 256
+# A full accept queue drops SYNs, and the client retries only after a second:
+# a deep queue lets a scraper's connection wait behind a burst instead.
+LISTEN_BACKLOG = 1024
+# At most one warning this often while the connection cap is being hit.
+PRESSURE_WARNING_SECONDS = 60.0
 
 ALLOW = "GET, HEAD"
+WWW_AUTHENTICATE = 'Bearer realm="monitoring-agent"'
+
+# Every reason is exposed from the start (at 0), so a rate() never misses
+# the first refusal.
+REJECT_REASONS = (
+    "not_allowed",           # peer not in the allowlist: closed at accept
+    "too_many_connections",  # every slot busy with a request: 503 or closed
+    "evicted",               # a waiting connection closed to make room for a new one
+    "tls_handshake",         # handshake failed or timed out
+    "header_timeout",        # no complete request head in time (408, or closed if silent)
+    "header_too_large",      # 431 or 414
+    "body_too_large",        # 413
+    "malformed",             # 400, 411, 417, 505
+    "unauthorized",          # 401: no or wrong bearer token
+    "method_not_allowed",    # 405
+)
+_STATUS_REJECT_REASON = {408: "header_timeout", 414: "header_too_large", 431: "header_too_large",
+                         413: "body_too_large"}
+
+HTTP_REJECTED = metrics.counter(
+    "agent_http_rejected", "Connections and requests the HTTP server refused, by reason.", ("reason",))
+HTTP_CONNECTIONS_OPEN = metrics.gauge(
+    "agent_http_connections_open", "HTTP connections open, the scrape's own included.")
 
 _REASONS = {
-    200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
     408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
     414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
@@ -96,6 +153,23 @@ def _http_date() -> str:
     return cached[1]
 
 
+class Settings(NamedTuple):
+    """What a reload may change without rebinding.  The access-control
+    objects are duck-typed so that this module imports nothing for them."""
+
+    max_connections: int = 64
+    header_timeout: float = 5.0
+    max_header_bytes: int = MAX_HEAD_BYTES
+    # Prometheus's default scrape interval is one minute: 75 s keeps its
+    # connection open between scrapes, plus jitter.
+    keepalive_timeout: float = 75.0
+    write_timeout: float = 10.0
+    allow: Any = None    # .permits(host) -> bool; None lets every peer in
+    tokens: Any = None   # .check(authorization header or None) -> bool; None: no auth
+    health_requires_auth: bool = False
+    tls: Any = None      # .wrap(sock) -> TLS socket, .handshake(sock, deadline); None: plain HTTP
+
+
 class _Request(NamedTuple):
     method: str
     path: str
@@ -110,18 +184,33 @@ class _Reject(Exception):
         super().__init__(status, detail)
         self.status = status
         self.detail = detail
+        self.reason = _STATUS_REJECT_REASON.get(status, "malformed")
 
 
 class _Connection:
-    __slots__ = ("sock", "peer", "idle", "thread")
+    __slots__ = ("sock", "peer", "idle", "thread", "accepted", "evicted")
 
-    def __init__(self, sock: socket.socket, peer):
+    def __init__(self, sock: socket.socket, peer, accepted: float):
         self.sock = sock
         self.peer = peer
         # True while waiting for the first byte of a request: shutdown()
         # may wake such a connection, never one in the middle of a request.
         self.idle = True
         self.thread: threading.Thread | None = None
+        self.accepted = accepted
+        # Set (under the server's lock) when the acceptor closes it to make
+        # room; its thread then leaves without answering.
+        self.evicted = False
+
+
+def _shutdown(sock: socket.socket, how: int) -> None:
+    """shutdown(2) on the descriptor.  The base class's method, because
+    SSLSocket.shutdown also drops its TLS state, under the feet of the
+    thread that is reading from it."""
+    try:
+        socket.socket.shutdown(sock, how)
+    except OSError:
+        pass  # already closed, or never connected
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -138,7 +227,7 @@ def _bind(host: str, port: int) -> socket.socket:
             # `:9100` does; an explicit IPv6 address stays IPv6 only.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(sockaddr)
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -147,21 +236,18 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class Server:
-    """`Server(host, port, scrape, health)` binds at once (an OSError here
-    is a start-up error); `serve_forever()` serves until `shutdown()`."""
+    """`Server(host, port, scrape, health, settings=Settings())` binds at once
+    (an OSError here is a start-up error); `serve_forever()` serves until
+    `shutdown()`; `configure(settings)` applies new settings to the
+    connections that come next and the requests that come next on open
+    ones.  Keyword arguments named like Settings fields override it."""
 
     def __init__(self, host: str, port: int, scrape: Callable[[], list], health: Callable[[], dict], *,
-                 logger: logging.Logger | None = None, max_connections: int = 64,
-                 header_timeout: float = 5.0, idle_timeout: float = 75.0, write_timeout: float = 10.0):
+                 logger: logging.Logger | None = None, settings: Settings | None = None, **overrides):
         self._scrape = scrape
         self._health = health
         self._log = logger or logging.getLogger(__name__)
-        self._max_connections = max_connections
-        self._header_timeout = header_timeout
-        # Prometheus's default scrape interval is one minute: 75 s keeps its
-        # connection open between scrapes, plus jitter.
-        self._idle_timeout = idle_timeout
-        self._write_timeout = write_timeout
+        self._settings = (settings or Settings())._replace(**overrides)
 
         self._listener = _bind(host, port)
         self._address = tuple(self._listener.getsockname()[:2])
@@ -176,6 +262,8 @@ class Server:
 
         self._lock = threading.Lock()
         self._connections: set[_Connection] = set()
+        # The connections that may be evicted, longest waiting first.
+        self._evictable: collections.OrderedDict[_Connection, None] = collections.OrderedDict()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._deadline = 0.0
@@ -183,11 +271,41 @@ class Server:
         self._serving_thread: int | None = None
         self._thread_count = 0
         self._last_accept_error = 0.0
+        self._last_pressure_warning = -PRESSURE_WARNING_SECONDS
+        self._stats_lock = threading.Lock()
+        self._rejected = dict.fromkeys(REJECT_REASONS, 0)
 
     @property
     def address(self) -> tuple:
         """The bound (host, port); port 0 resolved."""
         return self._address
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def configure(self, settings: Settings) -> None:
+        """Swap the settings (one reference assignment: atomic)."""
+        self._settings = settings
+
+    # --- self-metrics -----------------------------------------------------
+
+    def _count(self, reason: str) -> None:
+        with self._stats_lock:
+            self._rejected[reason] += 1
+
+    def rejected(self) -> dict[str, int]:
+        with self._stats_lock:
+            return dict(self._rejected)
+
+    def connections_open(self) -> int:
+        return len(self._connections)
+
+    def metric_families(self) -> list[Family]:
+        """The server's own families, appended to every scrape."""
+        rejected = [((reason,), count) for reason, count in self.rejected().items()]
+        return [Family(HTTP_CONNECTIONS_OPEN, [((), self.connections_open())]),
+                Family(HTTP_REJECTED, rejected)]
 
     # --- acceptor -------------------------------------------------------
 
@@ -243,25 +361,56 @@ class Server:
                 else:
                     self._log.debug("accept failed: %s", exc)
                 return
+            settings = self._settings
+            if settings.allow is not None and not settings.allow.permits(peer[0]):
+                self._count("not_allowed")
+                self._log.debug("connection from %s refused: not in the allowlist", peer[0])
+                sock.close()
+                continue
+            now = time.monotonic()
+            victims = []
             with self._lock:
-                full = len(self._connections) >= self._max_connections
+                while len(self._connections) >= settings.max_connections and self._evictable:
+                    victim, _ = self._evictable.popitem(last=False)
+                    victim.evicted = True
+                    self._connections.discard(victim)
+                    victims.append(victim)
+                full = len(self._connections) >= settings.max_connections
                 if not full:
-                    conn = _Connection(sock, peer)
+                    conn = _Connection(sock, peer, now)
                     self._connections.add(conn)
+                    self._evictable[conn] = None
                     self._thread_count += 1
                     name = f"agent-http-{self._thread_count}"
+            for victim in victims:
+                self._count("evicted")
+                _shutdown(victim.sock, socket.SHUT_RDWR)
+            if victims or full:
+                self._warn_pressure(settings.max_connections, now)
             if full:
-                self._reject_busy(selector, lingering, sock)
+                self._count("too_many_connections")
+                if settings.tls is not None:
+                    sock.close()  # a plain-text 503 would be noise to a TLS client
+                else:
+                    self._reject_busy(selector, lingering, sock)
                 continue
-            conn.thread = threading.Thread(target=self._serve_connection, args=(conn,), name=name,
-                                           daemon=True)
+            conn.thread = threading.Thread(target=self._serve_connection, args=(conn, settings),
+                                           name=name, daemon=True)
             try:
                 conn.thread.start()
             except RuntimeError as exc:  # can't start new thread
                 self._log.warning("cannot start a connection thread: %s", exc)
                 with self._lock:
                     self._connections.discard(conn)
+                    self._evictable.pop(conn, None)
                 sock.close()
+
+    def _warn_pressure(self, cap: int, now: float) -> None:
+        if now - self._last_pressure_warning >= PRESSURE_WARNING_SECONDS:
+            self._last_pressure_warning = now
+            self._log.warning("%d connections open (max_connections): closing the longest-waiting "
+                              "idle or slow ones for new ones, 503 when all are busy "
+                              "(agent_http_rejected_total counts them)", cap)
 
     def _reject_busy(self, selector, lingering, sock: socket.socket) -> None:
         body = b"503 Service Unavailable: too many connections\n"
@@ -338,10 +487,7 @@ class Server:
             conns = list(self._connections)
         for conn in conns:
             if conn.idle:
-                try:
-                    conn.sock.shutdown(socket.SHUT_RD)
-                except OSError:
-                    pass  # already closed by its thread
+                _shutdown(conn.sock, socket.SHUT_RD)
 
     def _finish(self) -> None:
         """Close the listener, wait for the connections until the deadline,
@@ -362,10 +508,7 @@ class Server:
             late = list(self._connections)
         for conn in late:
             self._log.warning("closing a connection from %s still busy at shutdown", conn.peer)
-            try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # its thread closed it meanwhile
+            _shutdown(conn.sock, socket.SHUT_RDWR)
         cut_deadline = time.monotonic() + 1.0
         for conn in late:
             if conn.thread is not None:
@@ -378,35 +521,80 @@ class Server:
 
     # --- one connection -------------------------------------------------
 
-    def _serve_connection(self, conn: _Connection) -> None:
-        sock = conn.sock
+    def _claim(self, conn: _Connection) -> bool:
+        """A request is complete: the connection may no longer be evicted.
+        False when it was evicted meanwhile."""
+        with self._lock:
+            if conn.evicted:
+                return False
+            self._evictable.pop(conn, None)
+            return True
+
+    def _release(self, conn: _Connection, first: bool = False) -> bool:
+        """The connection waits again (for the next request, or lingers
+        after an error, `first` in line for eviction)."""
+        with self._lock:
+            if conn.evicted:
+                return False
+            self._evictable[conn] = None
+            self._evictable.move_to_end(conn, last=not first)
+            return True
+
+    def _serve_connection(self, conn: _Connection, settings: Settings) -> None:
         linger = False
         try:
+            # The first request head is due header_timeout after accept, or
+            # after the TLS handshake, which has as long again.
+            deadline = conn.accepted + settings.header_timeout
+            if settings.tls is not None:
+                with self._lock:  # so the acceptor's eviction sees the socket in use
+                    if conn.evicted:
+                        return
+                    conn.sock = settings.tls.wrap(conn.sock)
+                try:
+                    settings.tls.handshake(conn.sock, deadline)
+                except OSError as exc:
+                    if not conn.evicted:
+                        self._count("tls_handshake")
+                    self._log.debug("TLS handshake with %s failed: %s", conn.peer, exc)
+                    return
+                deadline = time.monotonic() + settings.header_timeout
+            sock = conn.sock
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             buf = bytearray()
             while True:
+                current = self._settings
                 try:
-                    request = self._read_request(conn, buf)
+                    request = self._read_request(conn, buf, current, deadline)
                 except _Reject as reject:
-                    self._send_error(sock, reject.status, reject.detail)
+                    if conn.evicted:
+                        return
+                    self._count(reject.reason)
+                    self._log.debug("%d to %s: %s", reject.status, conn.peer[0], reject.detail)
+                    self._send_error(sock, reject.status, reject.detail, current)
                     linger = True
                     return
-                if request is None:
+                deadline = None
+                if request is None or not self._claim(conn):
                     return
-                if not self._respond(sock, request, self._keep_alive(request)):
+                if not self._respond(sock, request, self._keep_alive(request), current, conn.peer):
                     linger = True
+                    return
+                if not self._release(conn):
                     return
         except OSError as exc:
-            # The client went away or stopped reading (write timeout).
+            # The client went away or stopped reading (write timeout), or
+            # was evicted.
             self._log.debug("connection from %s: %s", conn.peer, exc)
         except Exception:  # noqa: BLE001 -- a bug here must not kill the thread silently
             self._log.exception("connection from %s: unexpected error", conn.peer)
         finally:
-            if linger:
-                self._close_gracefully(sock)
-            sock.close()
+            if linger and self._release(conn, first=True):
+                self._close_gracefully(conn.sock)
+            conn.sock.close()
             with self._lock:
                 self._connections.discard(conn)
+                self._evictable.pop(conn, None)
 
     def _close_gracefully(self, sock: socket.socket) -> None:
         try:
@@ -425,54 +613,67 @@ class Server:
         except OSError:
             pass  # the peer reset or timed out: nothing left to protect
 
-    def _read_request(self, conn: _Connection, buf: bytearray) -> _Request | None:
+    def _read_request(self, conn: _Connection, buf: bytearray, settings: Settings,
+                      deadline: float | None) -> _Request | None:
         """The next request from `buf` and the socket, with its body (if any)
-        consumed from `buf`; None when the client closed or stayed idle."""
+        consumed from `buf`; None when the client closed or stayed idle.
+        `deadline` is the first request's (from accept); a later request's
+        head is due header_timeout after its first byte."""
         sock = conn.sock
-        deadline = None  # set at the request's first byte
+        limit = settings.max_header_bytes
+        fresh = deadline is not None
         while True:
             # RFC 9112 2.2: ignore empty lines before a request line.
             while buf[:1] in (b"\r", b"\n"):
                 del buf[:1]
-            match = _HEAD_END.search(buf, 0, MAX_HEAD_BYTES + 4)
+            match = _HEAD_END.search(buf, 0, limit + 4)
             if match is not None:
                 head = bytes(buf[:match.start()])
                 del buf[:match.end()]
                 break
-            if len(buf) > MAX_HEAD_BYTES:
-                if buf.find(b"\n", 0, MAX_HEAD_BYTES) < 0:
+            if len(buf) > limit:
+                if buf.find(b"\n", 0, limit) < 0:
                     raise _Reject(414, "request line too long")
-                raise _Reject(431, f"request head over {MAX_HEAD_BYTES} bytes")
+                raise _Reject(431, f"request head over {limit} bytes")
             now = time.monotonic()
             if deadline is None and buf:
-                deadline = now + self._header_timeout
+                deadline = now + settings.header_timeout
+            # Waiting for a request's first byte: shutdown() may wake us.
+            conn.idle = not buf
+            if conn.idle and self._stopping.is_set():
+                return None
             if deadline is None:
-                conn.idle = True
-                if self._stopping.is_set():
-                    return None
-                timeout = self._idle_timeout
+                timeout = settings.keepalive_timeout
             else:
-                conn.idle = False
                 timeout = deadline - now
                 if timeout <= 0:
-                    raise _Reject(408, "request head not received in time")
+                    return self._head_timeout(buf, fresh)
             sock.settimeout(timeout)
             try:
                 data = sock.recv(65536)
             except socket.timeout:
                 if deadline is None:
                     return None  # idle keep-alive connection: close quietly
-                raise _Reject(408, "request head not received in time") from None
+                return self._head_timeout(buf, fresh)
             conn.idle = False
             if not data:
                 return None
             if deadline is None:
-                deadline = time.monotonic() + self._header_timeout
+                deadline = time.monotonic() + settings.header_timeout
             buf += data
 
         request = self._parse_head(head)
-        self._consume_body(sock, request, buf, deadline)
+        self._consume_body(sock, request, buf, deadline, settings)
         return request
+
+    def _head_timeout(self, buf: bytearray, fresh: bool) -> None:
+        if buf:
+            raise _Reject(408, "request head not received in time")
+        if fresh:
+            # Connected and said nothing: closed without a word, as a 408
+            # would only tell a port scanner what answers here.
+            self._count("header_timeout")
+        return None
 
     @staticmethod
     def _parse_head(head: bytes) -> _Request:
@@ -520,7 +721,8 @@ class Server:
                 path = path[:cut]
         return _Request(method.decode("ascii"), path, int(minor), headers)
 
-    def _consume_body(self, sock: socket.socket, request: _Request, buf: bytearray, deadline) -> None:
+    def _consume_body(self, sock: socket.socket, request: _Request, buf: bytearray, deadline,
+                      settings: Settings) -> None:
         headers = request.headers
         if "transfer-encoding" in headers:
             if "content-length" in headers:
@@ -541,11 +743,11 @@ class Server:
             if expect.lower() != "100-continue":
                 raise _Reject(417, "only 100-continue is understood")
             if request.minor >= 1 and length > len(buf):
-                sock.settimeout(self._write_timeout)
+                sock.settimeout(settings.write_timeout)
                 sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         while len(buf) < length:
             if deadline is None:
-                deadline = time.monotonic() + self._header_timeout
+                deadline = time.monotonic() + settings.header_timeout
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Reject(408, "request body not received in time")
@@ -568,13 +770,23 @@ class Server:
 
     # --- responses ------------------------------------------------------
 
-    def _respond(self, sock: socket.socket, request: _Request, keep_alive: bool) -> bool:
+    def _respond(self, sock: socket.socket, request: _Request, keep_alive: bool, settings: Settings,
+                 peer) -> bool:
         """Answer one request; True when the connection stays open."""
         path = request.path
         extra = ""
-        if path not in ("/metrics", "/health", "/"):
+        if (settings.tokens is not None and (path != "/health" or settings.health_requires_auth)
+                and not settings.tokens.check(request.headers.get("authorization"))):
+            # Before the routes: without a token nothing, not even which
+            # paths exist, is told.
+            self._count("unauthorized")
+            self._log.debug("401 to %s: no valid bearer token for %s", peer[0], path)
+            status, content_type, body = 401, _TEXT_PLAIN, b"401 Unauthorized: a valid bearer token is required\n"
+            extra = f"WWW-Authenticate: {WWW_AUTHENTICATE}\r\n"
+        elif path not in ("/metrics", "/health", "/"):
             status, content_type, body = 404, _TEXT_PLAIN, b"404 Not Found\n"
         elif request.method not in ("GET", "HEAD"):
+            self._count("method_not_allowed")
             status, content_type, body = 405, _TEXT_PLAIN, b"405 Method Not Allowed\n"
             extra = f"Allow: {ALLOW}\r\n"
         elif path == "/metrics":
@@ -592,14 +804,15 @@ class Server:
         head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\nDate: {_http_date()}\r\n{_SERVER_HEADER}"
                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
                 ).encode("latin-1")
-        sock.settimeout(self._write_timeout)
+        sock.settimeout(settings.write_timeout)
         sock.sendall(head if request.method == "HEAD" else head + body)
         return keep_alive
 
     def _metrics(self, request: _Request) -> tuple[int, str, bytes, str]:
         render, content_type = choose_encoder(request.headers.get("accept"))
         try:
-            body = render(self._scrape())
+            # A new list: scrape() may hand every concurrent scraper the same one.
+            body = render([*self._scrape(), *self.metric_families()])
         except Exception as exc:  # noqa: BLE001 -- answer 500, log the traceback
             self._log.exception("scrape failed: %s", exc)
             return 500, _TEXT_PLAIN, b"500 Internal Server Error: scrape failed, see the agent's log\n", ""
@@ -617,9 +830,9 @@ class Server:
             return 500, _TEXT_PLAIN, b"500 Internal Server Error: health check failed, see the agent's log\n"
         return 200, "application/json", body
 
-    def _send_error(self, sock: socket.socket, status: int, detail: str) -> None:
+    def _send_error(self, sock: socket.socket, status: int, detail: str, settings: Settings) -> None:
         body = f"{status} {_REASONS[status]}: {detail}\n".encode("utf-8")
         head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\nDate: {_http_date()}\r\n{_SERVER_HEADER}"
                 f"Content-Type: {_TEXT_PLAIN}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-        sock.settimeout(self._write_timeout)
+        sock.settimeout(settings.write_timeout)
         sock.sendall(head.encode("latin-1") + body)

@@ -15,6 +15,7 @@ import socket
 import threading
 
 from agent import systemd
+from agent.cli import describe_access
 from agent.config import Config, ConfigError, load
 from agent.cpu import CpuWindow
 from agent.logs import LogTargetError, setup_logging
@@ -63,8 +64,9 @@ class Service:
         try:
             self._thread = self._start_server(self.server)
             host, port = self.server.address[:2]
-            self.log.info("serving on %s:%d (backend %s, procfs %s)", host, port,
-                          self.registry.backend_name, self.config.procfs)
+            self.log.info("serving on %s:%d (backend %s, procfs %s; %s)", host, port,
+                          self.registry.backend_name, self.config.procfs,
+                          describe_access(self.server.settings))
             systemd.notify("READY=1\nSTATUS=serving")
             watchdog = systemd.watchdog_interval()
             tick = min(TICK_SECONDS, watchdog) if watchdog else TICK_SECONDS
@@ -106,7 +108,7 @@ class Service:
     def reload(self) -> None:
         """Re-read the configuration and apply it without dropping the
         process or the CPU baselines; an invalid one changes nothing."""
-        from agent.cli import build_collectors, build_registry
+        from agent.cli import build_collectors, build_registry, build_server_settings
         systemd.notify("RELOADING=1")
         try:
             try:
@@ -115,6 +117,12 @@ class Service:
                 self.log.error("reload refused, keeping the running configuration: %s", exc)
                 return
             old = self.config
+            try:
+                # Re-reads the token and certificate files, whatever changed.
+                settings = build_server_settings(new, self.log)
+            except ConfigError as exc:
+                self.log.error("reload refused, keeping the running configuration: %s", exc)
+                return
             registry = self.registry
             if (new.procfs, new.backend) != (old.procfs, old.backend):
                 try:
@@ -127,7 +135,8 @@ class Service:
                 host, port = new.listen_address
                 try:
                     # Bind the new address before closing the old one.
-                    server = Server(host, port, self.scrape, self.health, logger=self.log)
+                    server = Server(host, port, self.scrape, self.health, logger=self.log,
+                                    settings=settings)
                 except OSError as exc:
                     self.log.error("reload refused, keeping the running configuration: --listen %s: %s",
                                    new.listen, exc.strerror or exc)
@@ -151,7 +160,9 @@ class Service:
             else:
                 old_registry, self.registry = self.registry, registry
                 old_registry.close()
-            if server is not self.server:
+            if server is self.server:
+                server.configure(settings)
+            else:
                 old_server, old_thread = self.server, self._thread
                 self.server = server
                 self._thread = self._start_server(server)
@@ -162,7 +173,8 @@ class Service:
                 self.log.warning("reload: a new --pidfile takes effect only at the next start")
             self.config = new
             host, port = self.server.address[:2]
-            self.log.info("reloaded configuration%s (serving on %s:%d)",
-                          f" from {new.config}" if new.config else "", host, port)
+            self.log.info("reloaded configuration%s (serving on %s:%d; %s)",
+                          f" from {new.config}" if new.config else "", host, port,
+                          describe_access(settings))
         finally:
             systemd.notify("READY=1\nSTATUS=serving")
