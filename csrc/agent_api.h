@@ -12,7 +12,7 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 1,
+    AGENT_ABI_VERSION = 2,
     AGENT_NAME_MAX = 64
 };
 
@@ -193,6 +193,12 @@ struct agent_uptime {
 };
 
 int agent_abi_version(void);
+
+/* Tune glibc's malloc for the scrape loop (see tune_malloc.c): 0, or
+ * AGENT_EMISSING where the C library is not glibc, AGENT_EIO if mallopt
+ * refused, AGENT_ERANGE for a threshold above INT_MAX.  Process-wide: the
+ * agent calls it once at start-up. */
+int agent_tune_malloc(size_t mmap_threshold, size_t trim_threshold);
 
 /* Read an open file from offset 0 into buf (pread, so a kept-open /proc file
  * is re-read whole).  AGENT_ETRUNC when cap bytes did not hold it all. */

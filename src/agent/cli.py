@@ -113,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         return 0
 
+    from agent.procfs import cbackend
     from agent.server import Server
     from agent.service import Service
+
+    cbackend.tune_malloc()  # whatever the parser backend, where the extension is built
 
     # The first collection is the CPU window's baseline, and says at once
     # which sources work on this host.

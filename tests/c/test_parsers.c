@@ -1116,6 +1116,18 @@ static void test_live_proc(struct ctx *t)
     free(nrows);
 }
 
+static void test_tune_malloc(struct ctx *t)
+{
+    int rc = agent_tune_malloc((size_t)4 << 20, (size_t)16 << 20);
+
+    /* Under a sanitizer's allocator mallopt may refuse: EIO is allowed. */
+    check(t, rc == AGENT_OK || rc == AGENT_EMISSING || rc == AGENT_EIO, "tune_malloc", "valid",
+          "unexpected status");
+    check(t, agent_tune_malloc((size_t)1 << 40, 0) == AGENT_ERANGE
+             || agent_tune_malloc((size_t)1 << 40, 0) == AGENT_EMISSING,
+          "tune_malloc", "threshold above INT_MAX", "not refused");
+}
+
 int main(void)
 {
     struct ctx t = { 0, 0 };
@@ -1128,6 +1140,7 @@ int main(void)
     test_read_fd(&t);
     test_read_fd_faults(&t);
     test_live_proc(&t);
+    test_tune_malloc(&t);
     printf("%d checks, %d failed\n", t.run, t.failed);
     return t.failed ? 1 : 0;
 }

@@ -242,3 +242,18 @@ def make_loader(source: str) -> Callable[[int], bytes]:
     if source in _SCALAR:
         return _ScalarLoader(source)
     return _RowsLoader(source)
+
+
+# A scrape's largest buffers (a dense host's ~1 MB body, its encoding and
+# gzip output) stay below this, so they come from the heap, whose top is
+# trimmed only past the second figure (csrc/tune_malloc.c says why).
+MALLOC_MMAP_THRESHOLD = 4 << 20
+MALLOC_TRIM_THRESHOLD = 16 << 20
+
+
+def tune_malloc() -> bool:
+    """Tune glibc's malloc for the scrape loop; False where it cannot be
+    (not glibc, or the extension is unavailable)."""
+    if not AVAILABLE:
+        return False
+    return lib.agent_tune_malloc(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD) == lib.AGENT_OK
