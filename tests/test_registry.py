@@ -66,3 +66,14 @@ def test_fixture_files_are_reopened_so_renames_are_seen(tmp_path, backend_name):
     new.rename(tree / "net" / "dev")
     families = {f.desc.name: f for f in registry.collect()}
     assert families["node_network_receive_bytes"].samples == [(("renamed0",), 7)]
+
+
+def test_open_fd_count_matches_the_directory():
+    from agent.registry import count_self_fds
+    # Both ways of counting agree (listdir holds one descriptor itself).
+    assert count_self_fds() == len(os.listdir("/proc/self/fd")) - 1
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        assert count_self_fds() == len(os.listdir("/proc/self/fd")) - 1
+    finally:
+        os.close(fd)
