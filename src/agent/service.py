@@ -96,14 +96,16 @@ class Service:
 
     def stop(self, reason: str) -> None:
         systemd.notify("STOPPING=1")
-        self.log.info("received %s, stopping", reason)
+        # One line per stop, once it is done; the debug line says when the
+        # drain of in-flight requests began.
+        self.log.debug("received %s, stopping", reason)
         self.server.shutdown(DRAIN_SECONDS)
         if self._thread is not None:
             self._thread.join(DRAIN_SECONDS)
         self.registry.close()
         if self.pidfile is not None:
             self.pidfile.release()
-        self.log.info("stopped")
+        self.log.info("stopped on %s", reason)
 
     def reload(self) -> None:
         """Re-read the configuration and apply it without dropping the
