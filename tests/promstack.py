@@ -116,20 +116,21 @@ class Prometheus(_Server):
             tmp / "prometheus.log", f"http://127.0.0.1:{self.port}/-/ready")
 
     def api(self, path: str, **params):
+        """The answer's data.  An error answer (a query that does not parse is
+        a 400) fails the test with Prometheus's message, rather than
+        looking like a server that is not up yet."""
         url = f"http://127.0.0.1:{self.port}/api/v1/{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params, doseq=True)
-        body = get_json(url)
+        try:
+            body = get_json(url)
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"{path} {params}: {e.code} {e.read().decode(errors='replace')}") from None
         assert body["status"] == "success", body
         return body["data"]
 
     def query(self, promql: str) -> list:
-        """An instant query's result; a parse error fails the test with
-        Prometheus's message (the API answers 400)."""
-        try:
-            return self.api("query", query=promql)["result"]
-        except urllib.error.HTTPError as e:
-            raise AssertionError(f"{promql!r}: {e.read().decode(errors='replace')}") from None
+        return self.api("query", query=promql)["result"]
 
 
 class Alertmanager(_Server):
