@@ -179,7 +179,9 @@ def test_gzip_decoded_equals_plain(server, accept):
     assert resp.getheader("Content-Encoding") == "gzip"
     assert resp.getheader("Content-Type") == plain_resp.getheader("Content-Type")
     assert int(resp.getheader("Content-Length")) == len(packed) < len(plain)
-    assert gzip.decompress(packed) == plain
+    # The server's own families may differ (the first connection may not be
+    # closed yet); the rest is the same.
+    assert scraped(gzip.decompress(packed)) == scraped(plain)
 
 
 def test_gzip_refused(server):

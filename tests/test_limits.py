@@ -1,0 +1,252 @@
+"""The HTTP server's limits under abuse: slowloris and silent connections,
+oversized heads, a connection flood past max_connections, pipelining (deep,
+with a bad request inside, never read), random malformed requests, and the
+real agent under 200 concurrent slow or garbage connections while a scraper
+times its answers (fuzz/http_stress.py, a few seconds of it)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import selectors
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.server import Server
+from test_server import HEALTH, TIMEOUT, Raw, families, get, request
+from test_service import wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+import http_stress  # noqa: E402
+
+ANSWERS = {200, 400, 401, 404, 405, 408, 411, 413, 414, 417, 431, 505}
+
+
+@pytest.fixture
+def start():
+    started = []
+
+    def make(**kwargs):
+        kwargs.setdefault("logger", logging.getLogger("test.limits"))
+        server = Server("127.0.0.1", 0, families, lambda: HEALTH, **kwargs)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    yield make
+    for server, thread in started:
+        server.shutdown(timeout=2)
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+
+
+def timed_get(server, path="/health"):
+    start = time.monotonic()
+    resp, _ = get(server, path)
+    return resp.status, time.monotonic() - start
+
+
+def read_until_closed(sock: socket.socket, timeout: float = TIMEOUT) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        for _ in range(1000):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def test_slowloris_connections_are_cut_at_the_header_timeout(start):
+    server = start(header_timeout=1.0)
+    head = b"GET /metrics HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"z" * 100
+    clients = [socket.create_connection(server.address, timeout=TIMEOUT) for _ in range(20)]
+    sel = selectors.DefaultSelector()
+    for c in clients:
+        c.setblocking(False)
+        sel.register(c, selectors.EVENT_READ)
+    answers = {}
+    begin = time.monotonic()
+    try:
+        sent = 0
+        while len(answers) < len(clients) and time.monotonic() - begin < 5:
+            for c in clients:  # one byte each every 0.1 s: would need 13 s for the head
+                if c not in answers and sent < len(head):
+                    try:
+                        c.send(head[sent:sent + 1])
+                    except OSError:
+                        pass
+            sent += 1
+            if sent == 3:  # meanwhile a normal request is answered at once
+                status, took = timed_get(server)
+                assert status == 200 and took < 0.5
+            for key, _ in sel.select(0.1):
+                try:
+                    answers[key.fileobj] = key.fileobj.recv(65536)
+                except OSError:
+                    answers[key.fileobj] = b""
+                sel.unregister(key.fileobj)
+        took = time.monotonic() - begin
+        assert len(answers) == len(clients) and 0.9 < took < 3.0
+        assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers.values())
+        assert server.rejected()["header_timeout"] == 20
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_silent_connections_are_closed_quietly_and_counted(start):
+    server = start(header_timeout=0.5)
+    clients = [socket.create_connection(server.address, timeout=TIMEOUT) for _ in range(10)]
+    try:
+        begin = time.monotonic()
+        for c in clients:
+            assert read_until_closed(c) == b""  # no 408 to a port scanner
+        assert time.monotonic() - begin < 2.5
+        assert wait_for(lambda: server.rejected()["header_timeout"] == 10, TIMEOUT)
+        assert wait_for(lambda: server.connections_open() == 0, TIMEOUT)
+    finally:
+        for c in clients:
+            c.close()
+
+
+@pytest.mark.parametrize("limit", [1024, 2048, 65536])
+def test_oversized_heads_431_at_the_configured_limit(start, limit):
+    server = start(max_header_bytes=limit)
+    # The limit counts the request line and the header lines, not the
+    # empty line that ends them.
+    base = len(request("/health", extra=b"X-Pad: \r\n")) - 4
+    fits = request("/health", extra=b"X-Pad: " + b"p" * (limit - base) + b"\r\n")
+    assert len(fits) - 4 == limit
+    client = Raw(server)
+    try:
+        client.send(fits)
+        assert client.response()[0] == 200
+        client.send(request("/health", extra=b"X-Pad: " + b"p" * (limit - base + 1) + b"\r\n"))
+        status, headers, _ = client.response()
+        assert status == 431 and headers["connection"] == "close"
+        assert client.closed_by_server()
+    finally:
+        client.close()
+    client = Raw(server)
+    try:
+        client.send(b"GET /" + b"m" * limit + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert client.response()[0] == 414
+    finally:
+        client.close()
+    assert server.rejected()["header_too_large"] == 2
+
+
+def test_connection_flood_past_max_connections(start):
+    threads_before = threading.active_count()
+    server = start(max_connections=8)
+    flood = []
+    try:
+        for _ in range(300):
+            flood.append(socket.create_connection(server.address, timeout=TIMEOUT))
+        # The acceptor has taken them all: each newcomer evicted the oldest waiting one.
+        assert wait_for(lambda: sum(server.rejected().values()) >= 292, TIMEOUT)
+        assert server.connections_open() <= 8
+        assert threading.active_count() <= threads_before + 1 + 8 + 4
+        status, took = timed_get(server, "/metrics")
+        assert status == 200 and took < 1.0
+        rejected = server.rejected()
+        assert rejected["evicted"] >= 292 and rejected["too_many_connections"] == 0
+        evicted = sum(1 for c in flood[:280] if read_until_closed(c, 1.0) == b"")
+        assert evicted == 280  # closed without a word
+    finally:
+        for c in flood:
+            c.close()
+    assert wait_for(lambda: server.connections_open() == 0, TIMEOUT)
+    assert wait_for(lambda: threading.active_count() <= threads_before + 1, TIMEOUT)
+
+
+def test_deep_pipeline_answered_in_order(start):
+    server = start()
+    paths = ["/health", "/metrics", "/nope", "/"] * 50
+    client = Raw(server)
+    try:
+        client.send(b"".join(request(p) for p in paths))
+        statuses = [client.response()[0] for _ in paths]
+        assert statuses == [404 if p == "/nope" else 200 for p in paths]
+    finally:
+        client.close()
+
+
+def test_a_bad_request_inside_a_pipeline_ends_it(start):
+    server = start()
+    client = Raw(server)
+    try:
+        client.send(request("/health") * 3 + b"GET /health HTTP/1.1\r\nBad Header\r\n\r\n" + request("/health") * 3)
+        assert [client.response()[0] for _ in range(4)] == [200, 200, 200, 400]
+        assert client.closed_by_server()
+    finally:
+        client.close()
+    assert server.rejected()["malformed"] == 1
+
+
+def test_a_pipeline_never_read_is_cut_by_the_write_timeout(start):
+    server = start(write_timeout=0.5)
+    with socket.create_connection(server.address, timeout=TIMEOUT) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        burst = request("/metrics") * 200
+        begin = time.monotonic()
+        cut = False
+        while time.monotonic() - begin < 5:
+            try:
+                s.send(burst)
+            except BlockingIOError:
+                time.sleep(0.05)  # both buffers full: the server is blocked on us
+            except OSError:
+                cut = True
+                break
+        assert cut, "the server kept a client that never reads"
+        assert time.monotonic() - begin < 4.0
+    status, took = timed_get(server)
+    assert status == 200 and took < 0.5
+    assert wait_for(lambda: server.connections_open() == 0, TIMEOUT)
+
+
+def test_random_malformed_requests_get_an_answer_or_a_close_never_a_500(start):
+    server = start(header_timeout=1.0)
+    rng = random.Random(5)
+    seen = {}
+    for _ in range(300):
+        data = http_stress.hostile_request(rng)
+        with socket.create_connection(server.address, timeout=TIMEOUT) as s:
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # cut while sending (an oversized head): fine
+            reply = read_until_closed(s)
+        for status in http_stress.STATUS.findall(reply):
+            seen[int(status)] = seen.get(int(status), 0) + 1
+    assert set(seen) - {100} <= ANSWERS, seen
+    assert 500 not in seen and 400 in seen and 431 in seen
+    assert timed_get(server)[0] == 200
+    assert wait_for(lambda: server.connections_open() == 0, TIMEOUT)
+
+
+def test_200_slow_and_garbage_connections_and_faults_do_not_delay_a_scrape():
+    report = http_stress.run(seconds=5, slow=100, silent=50, garbage=50, flood=50, reload_every=1.5,
+                             fault_every=1.0, scrape_every=0.1, seed=7)
+    print(report.text())
+    assert report.alive and not report.log_errors
+    assert not report.scrapes.failed and report.scrapes.ok >= 30
+    assert report.max_latency < 1.0
+    assert report.attackers.connections >= 200 and report.rejected["evicted"] > 0
+    assert report.faults >= 2 and report.reloads >= 2 and report.fault_log_lines >= 2
+    assert report.connections_open_after == 1
+    assert report.after["Threads"] <= report.before["Threads"] + 2  # the last scrape's may be ending
+    assert report.peak["VmRSS"] - report.before["VmRSS"] < 64 * 1024  # kB
