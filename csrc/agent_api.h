@@ -12,7 +12,7 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 2,
+    AGENT_ABI_VERSION = 3,
     AGENT_NAME_MAX = 64
 };
 
@@ -28,13 +28,15 @@ enum {
     AGENT_EIO = -7       /* read(2) failed; errno says why */
 };
 
-/* /proc/stat: the aggregate "cpu" line (clock ticks) and the scalar lines. */
+/* /proc/stat: the aggregate "cpu" line (clock ticks), the scalar lines, and
+ * the number of "cpuN" lines (one per online CPU). */
 enum {
     AGENT_STAT_CPU_USER, AGENT_STAT_CPU_NICE, AGENT_STAT_CPU_SYSTEM,
     AGENT_STAT_CPU_IDLE, AGENT_STAT_CPU_IOWAIT, AGENT_STAT_CPU_IRQ,
     AGENT_STAT_CPU_SOFTIRQ, AGENT_STAT_CPU_STEAL, AGENT_STAT_CPU_GUEST,
     AGENT_STAT_CPU_GUEST_NICE, AGENT_STAT_CTXT, AGENT_STAT_BTIME,
     AGENT_STAT_PROCESSES, AGENT_STAT_PROCS_RUNNING, AGENT_STAT_PROCS_BLOCKED,
+    AGENT_STAT_CPU_COUNT,
     AGENT_STAT_NFIELDS
 };
 struct agent_stat {
@@ -54,6 +56,7 @@ struct agent_stat {
     uint64_t processes;
     uint64_t procs_running;
     uint64_t procs_blocked;
+    uint64_t cpu_count;
 };
 
 /* /proc/meminfo: values as the kernel prints them, in kB. */

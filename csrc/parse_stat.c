@@ -26,6 +26,7 @@ static const size_t agent_stat_off[AGENT_STAT_NFIELDS] = {
     offsetof(struct agent_stat, processes),
     offsetof(struct agent_stat, procs_running),
     offsetof(struct agent_stat, procs_blocked),
+    offsetof(struct agent_stat, cpu_count),
 };
 
 /* The key's field index, -1 for a key the grammar skips.  Length first: on a
@@ -51,6 +52,19 @@ static int agent_stat_key(const char *k, size_t n)
     default:
         return -1;
     }
+}
+
+/* "cpu" and one or more digits: a per-CPU line, counted, never parsed. */
+static int agent_stat_is_cpu_n(const char *k, size_t n)
+{
+    size_t i;
+
+    if (n < 4 || memcmp(k, "cpu", 3) != 0)
+        return 0;
+    for (i = 3; i < n; i++)
+        if (k[i] < '0' || k[i] > '9')
+            return 0;
+    return 1;
 }
 
 /* The fields after "cpu": fewer than 4 is EFORMAT, checked before any
@@ -88,6 +102,7 @@ int agent_parse_stat(const char *buf, size_t len,
 {
     struct agent_lines it;
     const char *ls, *le;
+    uint64_t cpus = 0;
 
     memset(out, 0, sizeof *out);
     *err_line = 0;
@@ -101,6 +116,10 @@ int agent_parse_stat(const char *buf, size_t len,
         if (k == le)
             continue;
         ke = agent_field_end(k, le);
+        if (agent_stat_is_cpu_n(k, (size_t)(ke - k))) {
+            cpus++;
+            continue;
+        }
         key = agent_stat_key(k, (size_t)(ke - k));
         if (key < 0)
             continue;
@@ -131,6 +150,10 @@ int agent_parse_stat(const char *buf, size_t len,
     }
     if (!(out->present & ((uint64_t)1 << AGENT_STAT_CPU_USER)))
         return AGENT_EMISSING;
+    if (cpus > 0) {
+        out->cpu_count = cpus;
+        out->present |= (uint64_t)1 << AGENT_STAT_CPU_COUNT;
+    }
     return AGENT_OK;
 }
 

@@ -18,6 +18,10 @@ def expected_samples(root: Path) -> dict[tuple[str, tuple], object]:
     out: dict[tuple[str, tuple], object] = {}
 
     stat = (root / "stat").read_bytes().decode("latin-1")
+    cpus = sum(1 for line in stat.splitlines()
+               if line.split() and line.split()[0][:3] == "cpu" and line.split()[0][3:].isdigit())
+    if cpus:
+        out[("node_cpus_online", ())] = cpus
     for line in stat.splitlines():
         f = line.split()
         if f and f[0] == "cpu":

@@ -51,7 +51,8 @@ def test_dense_tree_parses_with_the_requested_rows(backend, dense):
     assert len(per_cpu(dense)) == 256
     assert len(t["netdev"]) == 2000
     assert len(t["diskstats"]) == 300
-    assert t["stat"].present == (1 << 15) - 1               # 10 cpu fields and 5 scalars
+    assert t["stat"].present == (1 << 16) - 1               # 10 cpu fields, 5 scalars, cpu count
+    assert t["stat"].cpu_count == 256
     assert t["meminfo"].present == (1 << 18) - 1            # the 6.x key set has them all
     assert all(r.present == (1 << 17) - 1 for r in t["diskstats"])   # 20-field lines
     assert len({r.name for r in t["netdev"]}) == 2000
@@ -61,7 +62,7 @@ def test_dense_tree_parses_with_the_requested_rows(backend, dense):
 @pytest.mark.parametrize("cpus, interfaces, disks", [(1, 0, 0), (1, 1, 1), (2, 3, 2), (4, 4, 3), (12, 50, 40)])
 def test_small_trees(backend, tmp_path, cpus, interfaces, disks):
     t = parse_tree(backend, gen.generate(tmp_path, cpus=cpus, interfaces=interfaces, disks=disks))
-    assert len(per_cpu(tmp_path)) == cpus
+    assert len(per_cpu(tmp_path)) == cpus == t["stat"].cpu_count
     assert (len(t["netdev"]), len(t["diskstats"])) == (interfaces, disks)
 
 

@@ -108,7 +108,7 @@ MUTATIONS = {
     "NodeSwapInUse": ("for: 10m", "for: 15m"),
     "NodeDiskBusy": ("> 0.9", ">= 0.9"),
     "NodeNetworkErrors": ("for: 10m", "for: 5m"),
-    "NodeLoadAboveCPUCount": ("> 4", ">= 4"),
+    "NodeLoadAboveCPUCount": ("> on(job, instance) node_cpus_online", ">= on(job, instance) node_cpus_online"),
     "MonitoringAgentTargetDown": ('up{job="monitoring-agent"}', "up"),
     "MonitoringAgentSourceFailing": ("== 0", "< 2"),
 }

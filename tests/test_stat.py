@@ -38,7 +38,7 @@ CASES = [
      b"procs_running 1\nprocs_blocked 0\n"
      b"softirq 183433 0 21755 12 39 1137 231 21459 2263\n",
      dict(cpu(10, 20, 30, 40, 50, 60, 70, 80, 90, 100), ctxt=1990473,
-          btime=1062191376, processes=2915, procs_running=1, procs_blocked=0)),
+          btime=1062191376, processes=2915, procs_running=1, procs_blocked=0, cpu_count=1)),
     # The cpu line's field count over the kernel generations.
     ("four cpu fields", b"cpu 1 2 3 4\n", cpu(1, 2, 3, 4)),
     ("seven cpu fields (2.6.0)", b"cpu 1 2 3 4 5 6 7\n", cpu(1, 2, 3, 4, 5, 6, 7)),
@@ -82,8 +82,14 @@ CASES = [
     ("key is exactly cpu", b"CPU 1 2 3 4\ncpu: 1 2 3 4\ncpux 1\n", err(L.EMISSING, 0)),
     ("unknown keys skipped unread",
      b"page x y\nswap -1\nintr\ncpu0 z\ndisk_io: (2,0):(31,30,5764,1,2)\ncpu 1 2 3 4\n",
-     cpu(1, 2, 3, 4)),
-    ("unknown keys may repeat", b"intr 1\nintr 2\ncpu0 x\ncpu0 y\ncpu 1 2 3 4\n", cpu(1, 2, 3, 4)),
+     dict(cpu(1, 2, 3, 4), cpu_count=1)),
+    ("unknown keys may repeat", b"intr 1\nintr 2\ncpu0 x\ncpu0 y\ncpu 1 2 3 4\n",
+     dict(cpu(1, 2, 3, 4), cpu_count=2)),
+    # The per-CPU lines: counted (online CPUs), never parsed.
+    ("cpuN lines counted", b"cpu 1 2 3 4\ncpu0 1\ncpu1 2\n  cpu17 x\ncpu255\n",
+     dict(cpu(1, 2, 3, 4), cpu_count=4)),
+    ("cpu and digits only", b"cpu 1 2 3 4\ncpu0x 1\ncpux1 2\ncpu-1 3\nCPU0 4\n", cpu(1, 2, 3, 4)),
+    ("cpuN before the cpu line", b"cpu3 9\ncpu 1 2 3 4\n", dict(cpu(1, 2, 3, 4), cpu_count=1)),
     ("scalar key needs a value", b"cpu 1 2 3 4\nbtime\n", err(L.EFORMAT, 2)),
     ("scalar later fields ignored", b"ctxt 5 garbage\ncpu 1 2 3 4\n", dict(cpu(1, 2, 3, 4), ctxt=5)),
     ("scalar not a counter", b"processes x\ncpu 1 2 3 4\n", err(L.EFORMAT, 1)),
@@ -121,26 +127,26 @@ def test_parse_stat(backend, data, expected):
         check(L.decode_stat(out), expected)
 
 
-# Spot values, copied from the fixture files' text.
+# Spot values, copied from the fixture files' text (cpu_count: their cpuN lines).
 TREES = {
     "linux-2.6.18-rhel5": dict(
         cpu=b"7152200 49622 3009816 230587067 981015 23801 118712 0",
-        ctxt=487123456, btime=1317294601, processes=3214567, procs_running=1, procs_blocked=0),
+        ctxt=487123456, btime=1317294601, processes=3214567, procs_running=1, procs_blocked=0, cpu_count=2),
     "linux-3.2-debian7": dict(
         cpu=b"65093414 1480511 24586766 1285514722 4254081 0 1281261 504810 0 0",
-        ctxt=3412993012, btime=1398610532, processes=9123381, procs_running=2, procs_blocked=0),
+        ctxt=3412993012, btime=1398610532, processes=9123381, procs_running=2, procs_blocked=0, cpu_count=4),
     "linux-4.19-debian10": dict(
         cpu=b"556141768 3299758 159706751 5720705436 40015418 0 18860909 0 0 0",
-        ctxt=98123441233, btime=1592000044, processes=41233129, procs_running=3, procs_blocked=1),
+        ctxt=98123441233, btime=1592000044, processes=41233129, procs_running=3, procs_blocked=1, cpu_count=8),
     "linux-5.15-ubuntu22": dict(
         cpu=b"48952541 1671091 15799156 749017626 3272437 0 1017808 0 4895248 0",
-        ctxt=2123312991, btime=1689700014, processes=1612331, procs_running=2, procs_blocked=0),
+        ctxt=2123312991, btime=1689700014, processes=1612331, procs_running=2, procs_blocked=0, cpu_count=16),
     "linux-6.8-dense-small": dict(
         cpu=b"2656205939 17413653 604561936 5297603224 17896282 0 105524056 0 0 0",
-        ctxt=91233122331, btime=1719222233, processes=212331229, procs_running=17, procs_blocked=0),
+        ctxt=91233122331, btime=1719222233, processes=212331229, procs_running=17, procs_blocked=0, cpu_count=48),
     "odd": dict(
         cpu=b"0000000000000000000000000000012 18446744073709551615 3 4 5 6 7 8 9 10",
-        ctxt=U64, btime=1700000000, processes=0, procs_running=1, procs_blocked=7),
+        ctxt=U64, btime=1700000000, processes=0, procs_running=1, procs_blocked=7, cpu_count=1),
 }
 
 

@@ -18,6 +18,8 @@ CPU_IDLE = metrics.gauge(
     "node_cpu_idle_percent", "CPU time idle, percent, over the CPU window.")
 CPU_IOWAIT = metrics.gauge(
     "node_cpu_iowait_percent", "CPU time idle waiting for I/O, percent, over the CPU window.")
+CPU_COUNT = metrics.gauge(
+    "node_cpus_online", "Online CPUs (the cpuN lines of /proc/stat); compare node_load1 with it.")
 PROCS_RUNNING = metrics.gauge(
     "node_procs_running", "Runnable threads, from procs_running in /proc/stat.")
 PROCS_BLOCKED = metrics.gauge(
@@ -25,6 +27,7 @@ PROCS_BLOCKED = metrics.gauge(
 
 _RUNNING_BIT = 1 << layout.STAT_BIT["procs_running"]
 _BLOCKED_BIT = 1 << layout.STAT_BIT["procs_blocked"]
+_CPU_COUNT_BIT = 1 << layout.STAT_BIT["cpu_count"]
 NO_LABELS = ()
 
 
@@ -48,6 +51,8 @@ class StatCollector:
             Family(CPU_IDLE, [(NO_LABELS, pct.idle)]),
             Family(CPU_IOWAIT, [(NO_LABELS, pct.iowait)]),
         ]
+        if stat.present & _CPU_COUNT_BIT:
+            out.append(Family(CPU_COUNT, [(NO_LABELS, stat.cpu_count)]))
         if stat.present & _RUNNING_BIT:
             out.append(Family(PROCS_RUNNING, [(NO_LABELS, stat.procs_running)]))
         if stat.present & _BLOCKED_BIT:

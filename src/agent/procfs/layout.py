@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 NAME_MAX = 64
 
 # Status codes, as in agent_api.h.
@@ -70,6 +70,7 @@ class Stat(NamedTuple):
     processes: int
     procs_running: int
     procs_blocked: int
+    cpu_count: int
 
 
 class Meminfo(NamedTuple):
@@ -167,7 +168,7 @@ class Uptime(NamedTuple):
 
 # Native byte order and no alignment padding ('=' ), as the C compiler lays
 # out structs made only of 8-byte fields.
-STAT = struct.Struct("=16Q")
+STAT = struct.Struct("=17Q")
 MEMINFO = struct.Struct("=19Q")
 DISKSTATS = struct.Struct("=21Q64s")
 NETDEV = struct.Struct("=18Q64s")

@@ -9,6 +9,7 @@ _CPU = b"cpu"
 _CPU_MIN_FIELDS = 4   # user nice system idle: every 2.6+ kernel
 _CPU_MAX_FIELDS = 10  # up to guest_nice (2.6.33); later ones are ignored
 _NFIELDS = len(STAT_BIT)
+_CPU_COUNT = STAT_BIT["cpu_count"]
 
 # The scalar lines stored, by the index of their field (and present bit).
 _SCALARS = {
@@ -23,11 +24,13 @@ _SCALARS = {
 def parse_stat(data: bytes) -> bytes:
     values = [0] * _NFIELDS
     present = 0
+    cpus = 0
     for lineno, line in enumerate(split_lines(data), 1):
-        # A dense host has hundreds of per-CPU lines; "cpu" followed by a
-        # digit is a first field that is not a stored key, so skip it before
-        # paying for a split.
+        # A dense host has hundreds of per-CPU lines: "cpu" and digits,
+        # counted and never parsed, found with one split at most.
         if line.startswith(_CPU) and line[3:4].isdigit():
+            if line.split(None, 1)[0][3:].isdigit():
+                cpus += 1
             continue
         # At most one split: the intr and softirq lines carry thousands of
         # fields that are never looked at.
@@ -35,6 +38,9 @@ def parse_stat(data: bytes) -> bytes:
         if not parts:
             continue
         key = parts[0]
+        if key.startswith(_CPU) and key[3:].isdigit():  # after leading white space
+            cpus += 1
+            continue
         if key == _CPU:
             # Bit 0 (user) is set by every accepted cpu line.
             if present & 1:
@@ -58,4 +64,7 @@ def parse_stat(data: bytes) -> bytes:
         present |= bit
     if not present & 1:
         raise ParseError(EMISSING, 0)
+    if cpus:
+        values[_CPU_COUNT] = cpus
+        present |= 1 << _CPU_COUNT
     return STAT.pack(present, *values)
