@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test test-c test-py bench bench-smoke bench-compare clean
+.PHONY: run test test-c test-py bench bench-smoke bench-compare fuzz clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ bench-compare: $(STAMP)
 	$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' --no-build-isolation
 	$(PY) benchmarks/compare.py --tree both --scrapes 10000 --dense-scrapes 200
 	$(PY) benchmarks/compare.py --curve
+
+# Fuzzing, bounded: every libFuzzer target of the C parsers under ASan and
+# UBSan for FUZZ_SECONDS each (FUZZ_JOBS at once; needs clang and its fuzzer
+# runtime), the C-vs-Python differential check, then the HTTP server under
+# hostile connections and faults (fuzz/README.md).  Non-zero on any finding.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+fuzz: $(STAMP)
+	JOBS=$(FUZZ_JOBS) bash fuzz/run.sh $(FUZZ_SECONDS)
+	$(PY) fuzz/differential.py $(FUZZ_SECONDS)
+	$(PY) fuzz/http_stress.py --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/agent/_agent_c.* .pytest_cache .benchmarks

@@ -4,7 +4,10 @@
  * per source with -DFUZZ_SOURCE=<n> (FUZZ_STAT .. FUZZ_LOAD below), so each
  * target keeps its own coverage map and corpus.  FUZZ_LOAD is the read path:
  * the input goes into a memfd and agent_load_<source> reads it back through
- * agent_read_fd with buffers too small, exact and large.
+ * agent_read_fd with buffers too small, exact and large.  FUZZ_GROW is a file
+ * that grows while it is read: pread is wrapped (link with
+ * -Wl,--wrap=pread) to append the rest of the input, in steps, before the
+ * reader's later calls.
  *
  * Besides ASan and UBSan, every input is held to the contract of
  * agent_api.h and PARSERS.md; a broken rule aborts, which libFuzzer reports
@@ -34,10 +37,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-enum { FUZZ_STAT, FUZZ_MEMINFO, FUZZ_DISKSTATS, FUZZ_NETDEV, FUZZ_LOADAVG, FUZZ_UPTIME, FUZZ_LOAD };
+enum { FUZZ_STAT, FUZZ_MEMINFO, FUZZ_DISKSTATS, FUZZ_NETDEV, FUZZ_LOADAVG, FUZZ_UPTIME, FUZZ_LOAD,
+       FUZZ_GROW };
 
 #ifndef FUZZ_SOURCE
-#error "compile with -DFUZZ_SOURCE=<0..6>"
+#error "compile with -DFUZZ_SOURCE=<0..7>"
 #endif
 
 #define B(i) ((uint64_t)1 << (i))
@@ -396,6 +400,125 @@ static void fuzz_load(const uint8_t *data, size_t size)
     free(out2);
 }
 
+/* ------------------------------------------------------------------- grow */
+
+#if FUZZ_SOURCE == 7 /* FUZZ_GROW: a preprocessor test cannot see the enum */
+/* The file being read, and what is still to be appended to it. */
+static struct {
+    int fd;
+    const char *tail;
+    size_t tail_len, step, size;
+    unsigned calls, after;
+} grow = { -1, NULL, 0, 0, 0, 0, 0 };
+
+ssize_t __real_pread(int fd, void *buf, size_t count, off_t offset);
+ssize_t __wrap_pread(int fd, void *buf, size_t count, off_t offset);
+
+/* Before the reader's (after+1)-th pread and every one after it, `step`
+ * more bytes of the tail land at the end of the file: the file grows under
+ * the reader, between its first read and its end-of-file probe, as a /proc
+ * file whose device list changes between two pages of seq_file output. */
+ssize_t __wrap_pread(int fd, void *buf, size_t count, off_t offset)
+{
+    if (fd == grow.fd && grow.tail_len && grow.calls++ >= grow.after) {
+        size_t n = grow.tail_len < grow.step ? grow.tail_len : grow.step;
+
+        if (pwrite(fd, grow.tail, n, (off_t)grow.size) != (ssize_t)n)
+            abort();
+        grow.tail += n;
+        grow.tail_len -= n;
+        grow.size += n;
+    }
+    return __real_pread(fd, buf, count, offset);
+}
+
+/* Input: byte 0 picks the source and the read buffer, byte 1 after how many
+ * reads the file starts growing, byte 2 the growth step (0: all at once),
+ * byte 3 how much of the file is there at the start; the rest is the file
+ * as it ends up.  Whatever agent_load_* returns must be consistent with
+ * what it read, which must be a prefix of that file: ETRUNC with the buffer
+ * full, or exactly what agent_parse_* gives for those bytes. */
+static void fuzz_grow(const uint8_t *data, size_t size)
+{
+    static const size_t caps[] = { 0, 1, 7, 64, 4096, 65536 };
+    const char *file;
+    size_t flen, cap, initial, len = 12345, line = 4242, line2 = 4242, count = 4242, count2 = 4242;
+    size_t rows_cap, out_size;
+    int src, fd, rc, rc2;
+    char *buf, *copy;
+    unsigned char *out, *out2;
+
+    if (size < 4)
+        return;
+    src = data[0] % 6;
+    cap = caps[(data[0] / 6) % 6];
+    file = (const char *)data + 4;
+    flen = size - 4;
+    initial = flen * data[3] / 255;
+    fd = memfd_create("agent-fuzz-grow", 0);
+    if (fd < 0)
+        abort();
+    if (initial && pwrite(fd, file, initial, 0) != (ssize_t)initial)
+        abort();
+    grow.fd = fd;
+    grow.tail = file + initial;
+    grow.tail_len = flen - initial;
+    grow.size = initial;
+    grow.step = data[2] ? data[2] : flen + 1;
+    grow.after = data[1] % 8;
+    grow.calls = 0;
+
+    buf = cap ? xmalloc(cap) : NULL;
+    rows_cap = (data[0] & 0x80) ? 2 : count_lines(file, flen) + 1;
+    out_size = rows_cap * sizeof(struct agent_diskstats);
+    out = xmalloc(out_size);
+    out2 = xmalloc(out_size);
+    switch (src) {
+    case FUZZ_STAT: rc = agent_load_stat(fd, buf, cap, &len, (void *)out, &line); break;
+    case FUZZ_MEMINFO: rc = agent_load_meminfo(fd, buf, cap, &len, (void *)out, &line); break;
+    case FUZZ_LOADAVG: rc = agent_load_loadavg(fd, buf, cap, &len, (void *)out, &line); break;
+    case FUZZ_UPTIME: rc = agent_load_uptime(fd, buf, cap, &len, (void *)out, &line); break;
+    case FUZZ_DISKSTATS:
+        rc = agent_load_diskstats(fd, buf, cap, &len, (void *)out, rows_cap, &count, &line);
+        break;
+    default:
+        rc = agent_load_netdev(fd, buf, cap, &len, (void *)out, rows_cap, &count, &line);
+        break;
+    }
+    grow.fd = -1;
+
+    /* What it read is what the file held there, never past what it holds. */
+    REQUIRE(len <= cap && len <= grow.size);
+    if (len)
+        REQUIRE(memcmp(buf, file, len) == 0);
+    if (rc == AGENT_ETRUNC) {
+        REQUIRE(len == cap && line == 0);
+    } else {
+        REQUIRE(rc != AGENT_EIO);
+        copy = len ? xmalloc(len) : NULL;
+        if (len)
+            memcpy(copy, buf, len);
+        if (src == FUZZ_DISKSTATS || src == FUZZ_NETDEV) {
+            rc2 = call_rows(src, copy, len, out2, rows_cap, &count2, &line2);
+            REQUIRE(count == count2);
+            out_size = count * (src == FUZZ_DISKSTATS ? sizeof(struct agent_diskstats)
+                                                      : sizeof(struct agent_netdev));
+        } else {
+            rc2 = call_scalar(src, copy, len, out2, &line2);
+            out_size = scalar_size(src);
+        }
+        REQUIRE(rc == rc2 && line == line2);
+        if (rc == AGENT_OK || rc == AGENT_EROWS)
+            REQUIRE(out_size == 0 || memcmp(out, out2, out_size) == 0);
+        free(copy);
+    }
+    close(fd);
+    free(buf);
+    free(out);
+    free(out2);
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -406,6 +529,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_load(data, size);
         return 0;
     }
+#if FUZZ_SOURCE == 7 /* FUZZ_GROW: a preprocessor test cannot see the enum */
+    fuzz_grow(data, size);
+    return 0;
+#endif
     /* An exact heap copy (libFuzzer's own buffer is exact too, but this keeps
      * the harness honest under other drivers); an empty input is NULL. */
     buf = size ? xmalloc(size) : NULL;

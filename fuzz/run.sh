@@ -7,9 +7,10 @@
 #   fuzz/run.sh [SECONDS]
 #   TARGETS="stat netdev" JOBS=2 fuzz/run.sh 120
 #
-# Targets: stat meminfo diskstats netdev loadavg uptime (agent_parse_*), and
+# Targets: stat meminfo diskstats netdev loadavg uptime (agent_parse_*),
 # load (agent_read_fd and agent_load_* on a memfd; the first input byte picks
-# the source and the buffer size).  Seeds: fuzz/corpus/<target>/ (the fixture
+# the source and the buffer size), and grow (agent_load_* on a file that grows
+# while it is read: pread is wrapped to append to it between calls).  Seeds: fuzz/corpus/<target>/ (the fixture
 # trees) and fuzz/regressions/<target>/ (minimised crashers, each also a case
 # in tests/c/).  New corpus entries and crash artifacts go to fuzz/build/
 # (not tracked); a crash is copied next to the log as artifacts/<target>-*.
@@ -20,9 +21,9 @@ secs=${1:-30}
 CC=${CC:-clang}
 JOBS=${JOBS:-1}
 build=${FUZZ_BUILD:-fuzz/build}
-read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load}"
+read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load grow}"
 
-declare -A index=([stat]=0 [meminfo]=1 [diskstats]=2 [netdev]=3 [loadavg]=4 [uptime]=5 [load]=6)
+declare -A index=([stat]=0 [meminfo]=1 [diskstats]=2 [netdev]=3 [loadavg]=4 [uptime]=5 [load]=6 [grow]=7)
 flags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Icsrc)
 
@@ -30,7 +31,9 @@ mkdir -p "$build/artifacts"
 for t in "${targets[@]}"; do
     [[ -n ${index[$t]+x} ]] || { echo "unknown target: $t" >&2; exit 2; }
     echo "== build fuzz_$t"
-    "$CC" "${flags[@]}" -DFUZZ_SOURCE="${index[$t]}" fuzz/fuzz_parsers.c csrc/*.c -o "$build/fuzz_$t"
+    extra=()
+    [[ $t == grow ]] && extra=(-Wl,--wrap=pread)
+    "$CC" "${flags[@]}" -DFUZZ_SOURCE="${index[$t]}" fuzz/fuzz_parsers.c csrc/*.c "${extra[@]}" -o "$build/fuzz_$t"
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
