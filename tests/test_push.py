@@ -617,3 +617,59 @@ def test_self_metrics_families():
     assert families[0].samples == [(("statsd://127.0.0.1:9",), 0), (("influx://127.0.0.1:9",), 0)]
     with pytest.raises(ValueError):
         Pusher([], 0, list, HOST, logging.getLogger("test_push"))
+
+
+# An Influx receiver that closes each kept-alive connection after answering
+# (as servers do with idle ones) -------------------------------------------------
+
+
+def test_influx_http_retries_once_on_a_connection_the_server_closed(source, log):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    bodies: list[bytes] = []
+    connections = []
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set() and len(connections) < 50:
+            try:
+                conn, _ = server.accept()
+            except socket.timeout:
+                continue
+            connections.append(conn)
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data and (chunk := conn.recv(65536)):
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length:")))
+                while len(body) < length and (chunk := conn.recv(65536)):
+                    body += chunk
+                assert head.startswith(b"POST /write?db=agent HTTP/1.1\r\n")
+                bodies.append(body)
+                conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")  # keep-alive, then closed
+
+    target = parse_push_url(f"influx://127.0.0.1:{server.getsockname()[1]}?db=agent")
+    pusher = Pusher([target], 0.2, source.collect, HOST, log)
+    thread = threading.Thread(target=serve, daemon=True)
+    with server:
+        thread.start()
+        pusher.start()
+        try:
+            assert wait_for(lambda: len(bodies) >= 3, 5)
+        finally:
+            pusher.stop()
+            done.set()
+            thread.join(5)
+    assert not thread.is_alive()
+    lines = b"".join(bodies).decode().splitlines()
+    assert stat(pusher, "agent_push_errors", target.name) == 0, log.lines
+    assert stat(pusher, "agent_push_sent", target.name) == len(lines) == \
+        sum(len(points(c)) for c in source.collections)
+    assert len(connections) == len(bodies)  # a new connection after each close
+    assert f"node_network_receive_bytes,host={HOST},interface=br\\,x\\=1 total={2**63 + 5}u" in \
+        {line.rsplit(" ", 1)[0] for line in lines}

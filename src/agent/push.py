@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import http.client
 import logging
 import math
 import random
@@ -180,8 +179,12 @@ class InfluxHTTP:
     harmless, they carry their timestamps."""
 
     def __init__(self, target: PushTarget):
+        # Only with an Influx HTTP target: http.client imports ssl, which
+        # costs about 5 MiB of resident memory (docs/PUSH.md, footprint).
+        import http.client
+        self.http = http.client
         self.target = target
-        self.conn: http.client.HTTPConnection | None = None
+        self.conn = None
         self.headers = {"Content-Type": "text/plain; charset=utf-8"}
 
     def send(self, entries: list[bytes]) -> None:
@@ -189,17 +192,17 @@ class InfluxHTTP:
         for attempt in (0, 1):
             reused = self.conn is not None
             if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.target.host, self.target.port,
+                self.conn = self.http.HTTPConnection(self.target.host, self.target.port,
                                                        timeout=self.target.timeout)
             try:
                 self.conn.request("POST", self.target.path, body, self.headers)
                 resp = self.conn.getresponse()
                 detail = resp.read(512)
                 complete = resp.isclosed()
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, self.http.HTTPException) as exc:
                 self.close()
                 if reused and attempt == 0 and isinstance(
-                        exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
+                        exc, (self.http.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
                     continue
                 raise SendFailed(_reason(exc)) from None
             if not complete or resp.will_close:
@@ -238,7 +241,7 @@ class GraphiteTCP:
             self.sock.sendall(b"".join(entries))
         except OSError as exc:
             # Part of the batch may have gone: resending it may repeat some
-            # points, with their timestamps (at least once, never lost).
+            # points, with their timestamps: at least once.
             self.close()
             raise SendFailed(_reason(exc)) from None
 
