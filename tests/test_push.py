@@ -534,6 +534,7 @@ def test_receiver_down_buffers_drops_the_oldest_then_delivers_when_up(source, lo
             assert stat(pusher, "agent_push_queue_length", target.name) == limit
             assert stat(pusher, "agent_push_dropped", target.name) >= 5 * per - limit
 
+            server.settimeout(5)  # accept() gives up if the pusher never comes
             server.listen()
 
             def read():
@@ -573,6 +574,7 @@ def test_silent_receiver_delays_neither_collections_nor_other_targets(source, lo
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen()
+    silent.settimeout(5)  # accept() gives up if the pusher never comes
     statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     statsd.bind(("127.0.0.1", 0))
     accepted = []
