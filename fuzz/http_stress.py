@@ -5,6 +5,7 @@ run of this; tests/test_limits.py runs it for a few seconds.
 
     .venv/bin/python fuzz/http_stress.py [--seconds 60] [--slow 100] [--silent 50]
         [--garbage 50] [--flood 100] [--reload-every 2] [--fault-every 1] [--seed N]
+        [--tls] [--same-host]
 
 It starts the real agent on 127.0.0.1 with a bearer token required, a copy
 of a fixture /proc tree, and every HTTP limit at its default; then, for
@@ -20,7 +21,9 @@ SECONDS, all at once:
 - faults: every --fault-every seconds a /proc file of the tree is corrupted,
   removed or restored in turn; every --reload-every seconds a SIGHUP whose
   configuration flips a limit;
-- a scraper: a new connection with the right token every 0.2 s, timed, each
+- a scraper, from 127.0.0.1 like the attackers with --same-host, else from
+  127.0.0.2 (another host, as Prometheus is): a new connection (TLS with
+  --tls) with the right token every 0.2 s, timed, each
   answer checked whole: 200, the Content-Length, every line a valid sample
   or comment, the server's own families last, and for each /proc source
   either its families (agent_source_success 1) or none (0), never part.
@@ -68,6 +71,7 @@ SAMPLE = re.compile(rb'[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\
 SUCCESS = re.compile(rb'^agent_source_success\{source="(\w+)"\} ([01])$', re.M)
 STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 RECONNECT_DELAY = 0.05
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux 4.2
 TRICKLE_EVERY = 0.2
 
 
@@ -281,8 +285,29 @@ class Scrapes:
     last_body: bytes = b""
 
 
-def fetch(port: int, path: str = "/metrics", token: str | None = TOKEN, timeout: float = 10.0):
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+def fetch(port: int, path: str = "/metrics", token: str | None = TOKEN, timeout: float = 10.0, tls=None,
+          source: str | None = None):
+    """The raw response; `tls` an ssl.SSLContext for an HTTPS agent,
+    `source` the local address to connect from."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        raw.settimeout(timeout)
+        if source:
+            # The port at connect(), not bind(): bind() alone must find a port
+            # free for every destination, a slow search among the attackers'
+            # tens of thousands of TIME_WAIT sockets.
+            raw.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            raw.bind((source, 0))
+        raw.connect(("127.0.0.1", port))
+    except BaseException:
+        raw.close()
+        raise
+    try:
+        s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls is not None else raw
+    except BaseException:
+        raw.close()
+        raise
+    with s:
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\n{auth}Connection: close\r\n\r\n".encode())
         chunks = []
@@ -327,12 +352,13 @@ def check_scrape(data: bytes) -> tuple[str | None, int, bytes]:
     return None, sum(1 for ok in success.values() if not ok), body
 
 
-def scraper(port: int, stop: threading.Event, result: Scrapes, every: float) -> None:
+def scraper(port: int, stop: threading.Event, result: Scrapes, every: float, tls=None,
+            source: str | None = None) -> None:
     next_at = time.monotonic()
     while not stop.is_set():
         start = time.monotonic()
         try:
-            problem, failing, body = check_scrape(fetch(port))
+            problem, failing, body = check_scrape(fetch(port, tls=tls, source=source))
         except OSError as exc:
             problem, failing, body = f"{type(exc).__name__}: {exc}", 0, b""
         result.latencies.append(time.monotonic() - start)
@@ -451,7 +477,12 @@ class Report:
 
 def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 50, flood: int = 100,
         reload_every: float = 2.0, fault_every: float = 1.0, seed: int = 1, scrape_every: float = 0.2,
-        extra_args: tuple = ()) -> Report:
+        tls: bool = False, scraper_source: str | None = "127.0.0.2", extra_args: tuple = ()) -> Report:
+    """With `tls`, the agent serves HTTPS (a self-signed certificate made with
+    the openssl command) and the scraper speaks TLS; the attackers do not,
+    so to the agent they are stalled or failed handshakes.  The attackers
+    connect from 127.0.0.1 and the scraper from `scraper_source` (another
+    host, as Prometheus is; None: the attackers' own address)."""
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="agent-stress-") as tmp:
         tmp = pathlib.Path(tmp)
@@ -464,6 +495,17 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
         tokens.chmod(0o600)
         conf = tmp / "agent.conf"
         conf.write_text(f"[agent]\nprocfs = {tree}\nauth-token-file = {tokens}\n")
+        context = None
+        if tls:
+            import ssl
+            import subprocess
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=agent",
+                            "-addext", "subjectAltName=IP:127.0.0.1"], cwd=tmp, check=True, capture_output=True,
+                           timeout=30)
+            with conf.open("a") as f:
+                f.write(f"tls-cert = {tmp / 'cert.pem'}\ntls-key = {tmp / 'key.pem'}\n")
+            context = ssl.create_default_context(cafile=str(tmp / "cert.pem"))
         with AgentProcess("--config", str(conf), *extra_args) as agent:
             pid = agent.proc.pid
             before = status_of(pid)
@@ -474,7 +516,8 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             done: dict = {}
             threads = [
                 threading.Thread(target=attackers.run, args=(stop,), daemon=True),
-                threading.Thread(target=scraper, args=(agent.port, stop, scrapes, scrape_every), daemon=True),
+                threading.Thread(target=scraper, args=(agent.port, stop, scrapes, scrape_every, context,
+                                                       scraper_source), daemon=True),
                 threading.Thread(target=faults, args=(tree, TREE, agent, conf, stop, fault_every, reload_every,
                                                       random.Random(seed + 1), done), daemon=True),
             ]
@@ -500,7 +543,7 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             rejected, open_after, after = {}, -1, before
             deadline = time.monotonic() + 15
             while alive and time.monotonic() < deadline:
-                problem, _, body = check_scrape(fetch(agent.port))
+                problem, _, body = check_scrape(fetch(agent.port, tls=context))
                 if problem is None:
                     rejected = {m.group(1).decode(): int(m.group(2)) for m in re.finditer(
                         rb'agent_http_rejected_total\{reason="(\w+)"\} (\d+)', body)}
@@ -531,9 +574,13 @@ def main(argv=None) -> int:
     p.add_argument("--fault-every", type=float, default=1.0)
     p.add_argument("--max-latency", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tls", action="store_true", help="the agent serves HTTPS; the attackers don't speak TLS")
+    p.add_argument("--same-host", action="store_true",
+                   help="scrape from the attackers' address (127.0.0.1) instead of 127.0.0.2")
     args = p.parse_args(argv)
     report = run(args.seconds, args.slow, args.silent, args.garbage, args.flood, args.reload_every,
-                 args.fault_every, args.seed)
+                 args.fault_every, args.seed, tls=args.tls,
+                 scraper_source=None if args.same_host else "127.0.0.2")
     print(report.text())
     bad = (report.scrapes.failed or report.max_latency > args.max_latency or not report.alive
            or report.connections_open_after != 1)

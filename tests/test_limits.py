@@ -7,8 +7,10 @@ times its answers (fuzz/http_stress.py, a few seconds of it)."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import selectors
+import shutil
 import socket
 import sys
 import threading
@@ -170,6 +172,30 @@ def test_connection_flood_past_max_connections(start):
     assert wait_for(lambda: threading.active_count() <= threads_before + 1, TIMEOUT)
 
 
+def test_eviction_takes_from_the_peer_with_the_most_connections(start):
+    server = start(max_connections=4)
+    # The scraper's keep-alive connection is the oldest, from another host.
+    scraper = socket.create_connection(server.address, timeout=TIMEOUT, source_address=("127.0.0.2", 0))
+    attackers = []
+    try:
+        scraper.sendall(request("/health"))
+        assert scraper.recv(65536).startswith(b"HTTP/1.1 200")
+        for _ in range(3):
+            attackers.append(socket.create_connection(server.address, timeout=TIMEOUT))
+        assert wait_for(lambda: server.connections_open() == 4, TIMEOUT)
+        for _ in range(10):  # each newcomer evicts one of the attacker's own
+            attackers.append(socket.create_connection(server.address, timeout=TIMEOUT))
+        assert wait_for(lambda: server.rejected()["evicted"] == 10, TIMEOUT)
+        scraper.sendall(request("/health"))
+        assert scraper.recv(65536).startswith(b"HTTP/1.1 200")
+        # Among one peer's connections, the longest waiting went first.
+        assert [read_until_closed(c, 1.0) for c in attackers[:10]] == [b""] * 10
+    finally:
+        scraper.close()
+        for c in attackers:
+            c.close()
+
+
 def test_deep_pipeline_answered_in_order(start):
     server = start()
     paths = ["/health", "/metrics", "/nope", "/"] * 50
@@ -238,14 +264,22 @@ def test_random_malformed_requests_get_an_answer_or_a_close_never_a_500(start):
     assert wait_for(lambda: server.connections_open() == 0, TIMEOUT)
 
 
-def test_200_slow_and_garbage_connections_and_faults_do_not_delay_a_scrape():
+@pytest.mark.parametrize("tls, scraper_source", [
+    (False, None),         # the scraper on the attackers' own address: eviction order alone protects it
+    (True, "127.0.0.2"),   # TLS handshakes, the scraper on another host as Prometheus is
+], ids=["plain-same-host", "tls-other-host"])
+def test_200_slow_and_garbage_connections_and_faults_do_not_delay_a_scrape(tls, scraper_source):
+    if tls and shutil.which("openssl") is None and os.environ.get("CI") != "true":
+        pytest.skip("needs the openssl command (CI installs it)")
     report = http_stress.run(seconds=5, slow=100, silent=50, garbage=50, flood=50, reload_every=1.5,
-                             fault_every=1.0, scrape_every=0.1, seed=7)
+                             fault_every=1.0, scrape_every=0.1, seed=7, tls=tls, scraper_source=scraper_source)
     print(report.text())
     assert report.alive and not report.log_errors
     assert not report.scrapes.failed and report.scrapes.ok >= 30
     assert report.max_latency < 1.0
     assert report.attackers.connections >= 200 and report.rejected["evicted"] > 0
+    if tls:
+        assert report.rejected["tls_handshake"] > 0
     assert report.faults >= 2 and report.reloads >= 2 and report.fault_log_lines >= 2
     assert report.connections_open_after == 1
     assert report.after["Threads"] <= report.before["Threads"] + 2  # the last scrape's may be ending

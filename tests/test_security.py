@@ -208,6 +208,29 @@ def test_allowed_and_refused_addresses(start):
     assert samples[("agent_http_rejected_total", (("reason", "not_allowed"),))] == "2"
 
 
+def test_new_allowlist_closes_open_connections_it_refuses(start):
+    server = start()
+    stranger = socket.create_connection(server.address[:2], timeout=TIMEOUT, source_address=("127.0.0.2", 0))
+    friend = Raw(server)
+    try:
+        stranger.sendall(request("/health"))
+        assert stranger.recv(65536).startswith(b"HTTP/1.1 200")  # kept alive
+        friend.send(request("/health"))
+        assert friend.response()[0] == 200
+        server.configure(server.settings._replace(allow=Allowlist.parse("127.0.0.1/32")))
+        stranger.settimeout(TIMEOUT)
+        try:
+            assert stranger.recv(65536) == b""
+        except ConnectionResetError:
+            pass
+        friend.send(request("/health"))
+        assert friend.response()[0] == 200
+        assert server.rejected()["not_allowed"] == 1
+    finally:
+        stranger.close()
+        friend.close()
+
+
 def test_ipv4_mapped_peer_on_a_dual_stack_socket(start):
     try:
         server = start(host="::", allow=Allowlist.parse("127.0.0.1/32"))

@@ -233,6 +233,23 @@ def test_a_trickled_handshake_is_cut_at_the_deadline(tls_server):
         assert time.monotonic() - start < 3.0
 
 
+def test_new_tls_settings_close_idle_connections_of_the_old_ones(tls_server, pki):
+    server = tls_server()
+    ctx = client_context(pki)
+    raw = socket.create_connection(server.address, timeout=TIMEOUT)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as old:
+        old.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert old.recv(65536).startswith(b"HTTP/1.1 200")  # then idle, kept alive
+        renewed = agent_tls.load(str(pki / "server2.pem"), str(pki / "server2.key"))
+        server.configure(server.settings._replace(tls=renewed))
+        try:
+            assert old.recv(65536) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+    assert tls_get(server.address, ctx)[2] == der_of(pki / "server2.pem")
+    assert server.rejected()["tls_handshake"] == 0
+
+
 # --- configuration and reload, on the real agent ---------------------------------
 
 

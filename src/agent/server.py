@@ -27,12 +27,14 @@ ever sees half the old and half the new values.
 Limits and controls, in the order a connection meets them:
 - a peer the allowlist does not permit is closed at accept, before a byte
   is read, with no response;
-- at most `max_connections` connections at once.  Past it, the connection
-  that has waited longest without a request in progress (handshaking,
-  sending its first head, idle between keep-alive requests, lingering after
-  an error) is evicted to make room, so slow or silent clients can't starve
-  a scraper; only when every slot is busy with a request is the newcomer
-  answered 503 (closed without a response over TLS);
+- at most `max_connections` connections at once.  Past it, a connection
+  without a request in progress (handshaking, sending its first head, idle
+  between keep-alive requests, lingering after an error) is evicted to make
+  room: of the peer address holding the most connections, the one that has
+  waited longest.  So slow or silent clients can't starve a scraper, and
+  one on another host than the attacker is never the one evicted; only when
+  every slot is busy with a request is the newcomer answered 503 (closed
+  without a response over TLS);
 - over TLS, the handshake happens in the connection's thread, never on the
   accept path, and must finish within `header_timeout`;
 - a new connection's first request head must arrive within `header_timeout`
@@ -188,11 +190,12 @@ class _Reject(Exception):
 
 
 class _Connection:
-    __slots__ = ("sock", "peer", "idle", "thread", "accepted", "evicted")
+    __slots__ = ("sock", "peer", "idle", "thread", "accepted", "evicted", "retire", "served", "tls")
 
-    def __init__(self, sock: socket.socket, peer, accepted: float):
+    def __init__(self, sock: socket.socket, peer, accepted: float, tls):
         self.sock = sock
         self.peer = peer
+        self.tls = tls  # the TLS listener it was accepted with, or None
         # True while waiting for the first byte of a request: shutdown()
         # may wake such a connection, never one in the middle of a request.
         self.idle = True
@@ -201,6 +204,9 @@ class _Connection:
         # Set (under the server's lock) when the acceptor closes it to make
         # room; its thread then leaves without answering.
         self.evicted = False
+        # Set by configure(): close after the response in progress or next.
+        self.retire = False
+        self.served = 0  # responses sent
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
@@ -264,6 +270,8 @@ class Server:
         self._connections: set[_Connection] = set()
         # The connections that may be evicted, longest waiting first.
         self._evictable: collections.OrderedDict[_Connection, None] = collections.OrderedDict()
+        # Connections per peer address: eviction takes from the greediest.
+        self._per_peer: dict[str, int] = {}
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._deadline = 0.0
@@ -285,8 +293,64 @@ class Server:
         return self._settings
 
     def configure(self, settings: Settings) -> None:
-        """Swap the settings (one reference assignment: atomic)."""
+        """Swap the settings (one reference assignment: atomic).  Open
+        connections follow at once where it matters: one from a peer the new
+        allowlist refuses is closed, even mid-request; one accepted under
+        other TLS settings (a reload always loads them afresh) is closed if
+        idle after a response, else after its next response, so that its
+        next request handshakes with the new certificate and client CAs."""
         self._settings = settings
+        cut = []
+        with self._lock:
+            for conn in list(self._connections):
+                refused = settings.allow is not None and not settings.allow.permits(conn.peer[0])
+                if refused or (conn.served and conn in self._evictable
+                               and conn.tls is not None and conn.tls is not settings.tls):
+                    conn.evicted = True
+                    self._remove(conn)
+                    cut.append((conn, refused))
+                elif conn.tls is not None and conn.tls is not settings.tls:
+                    # Handshaking, before its first request, or busy: it
+                    # closes after its next response.
+                    conn.retire = True
+        for conn, refused in cut:
+            if refused:
+                self._count("not_allowed")
+                self._log.debug("connection from %s closed: not in the new allowlist", conn.peer[0])
+            _shutdown(conn.sock, socket.SHUT_RDWR)
+
+    # --- the connection table (callers hold self._lock) ---------------------
+
+    def _add(self, conn: _Connection) -> None:
+        self._connections.add(conn)
+        self._evictable[conn] = None
+        host = conn.peer[0]
+        self._per_peer[host] = self._per_peer.get(host, 0) + 1
+
+    def _remove(self, conn: _Connection) -> None:
+        if conn in self._connections:
+            self._connections.discard(conn)
+            host = conn.peer[0]
+            left = self._per_peer[host] - 1
+            if left:
+                self._per_peer[host] = left
+            else:
+                del self._per_peer[host]
+        self._evictable.pop(conn, None)
+
+    def _pick_victim(self) -> _Connection | None:
+        """The longest-waiting evictable connection of the peer that holds
+        the most connections among those with one to evict: a scraper on
+        another host than the attacker keeps its slot whatever the attacker
+        does, and among equals the one waiting longest goes."""
+        if not self._evictable:
+            return None
+        per_peer = self._per_peer
+        greediest = max(per_peer[c.peer[0]] for c in self._evictable)
+        for conn in self._evictable:
+            if per_peer[conn.peer[0]] == greediest:
+                return conn
+        return None  # not reached: the max came from one of them
 
     # --- self-metrics -----------------------------------------------------
 
@@ -370,16 +434,17 @@ class Server:
             now = time.monotonic()
             victims = []
             with self._lock:
-                while len(self._connections) >= settings.max_connections and self._evictable:
-                    victim, _ = self._evictable.popitem(last=False)
+                while len(self._connections) >= settings.max_connections:
+                    victim = self._pick_victim()
+                    if victim is None:
+                        break
                     victim.evicted = True
-                    self._connections.discard(victim)
+                    self._remove(victim)
                     victims.append(victim)
                 full = len(self._connections) >= settings.max_connections
                 if not full:
-                    conn = _Connection(sock, peer, now)
-                    self._connections.add(conn)
-                    self._evictable[conn] = None
+                    conn = _Connection(sock, peer, now, settings.tls)
+                    self._add(conn)
                     self._thread_count += 1
                     name = f"agent-http-{self._thread_count}"
             for victim in victims:
@@ -401,8 +466,7 @@ class Server:
             except RuntimeError as exc:  # can't start new thread
                 self._log.warning("cannot start a connection thread: %s", exc)
                 with self._lock:
-                    self._connections.discard(conn)
-                    self._evictable.pop(conn, None)
+                    self._remove(conn)
                 sock.close()
 
     def _warn_pressure(self, cap: int, now: float) -> None:
@@ -577,10 +641,12 @@ class Server:
                 deadline = None
                 if request is None or not self._claim(conn):
                     return
-                if not self._respond(sock, request, self._keep_alive(request), current, conn.peer):
+                keep_alive = self._keep_alive(request) and not conn.retire
+                if not self._respond(sock, request, keep_alive, current, conn.peer):
                     linger = True
                     return
-                if not self._release(conn):
+                conn.served += 1
+                if conn.retire or not self._release(conn):
                     return
         except OSError as exc:
             # The client went away or stopped reading (write timeout), or
@@ -593,8 +659,7 @@ class Server:
                 self._close_gracefully(conn.sock)
             conn.sock.close()
             with self._lock:
-                self._connections.discard(conn)
-                self._evictable.pop(conn, None)
+                self._remove(conn)
 
     def _close_gracefully(self, sock: socket.socket) -> None:
         try:
