@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%s", exc)
             return 1
     service = Service(argv, config, log, registry, cpu_window, server, pidfile)
+    service.start_pusher(config)  # threads only now, after any fork
     if ready_fd is not None:
         from agent.daemon import ready
         ready(ready_fd)

@@ -61,6 +61,9 @@ class Config:
     header_timeout: float = 5.0
     max_header_bytes: int = 8192
     keepalive_timeout: float = 75.0
+    # Push mode (docs/PUSH.md): URLs separated by spaces, and the interval.
+    push: str = ""
+    push_interval: float = 10.0
     # Flags only (not config-file keys):
     config: str | None = None
     once: bool = False
@@ -76,7 +79,8 @@ FILE_KEYS = ("listen", "procfs", "cpu_window", "backend", "disk_include", "disk_
              "net_include", "net_exclude", "log_level", "log_target", "pidfile",
              "tls_cert", "tls_key", "tls_client_ca", "tls_client_auth", "tls_min_version",
              "auth_token_file", "allow", "health_requires_auth",
-             "max_connections", "header_timeout", "max_header_bytes", "keepalive_timeout")
+             "max_connections", "header_timeout", "max_header_bytes", "keepalive_timeout",
+             "push", "push_interval")
 FLAGS_ONLY = ("config", "once", "format", "daemon")
 # The PID file --daemon writes when none is configured.
 DAEMON_PIDFILE = "/run/monitoring-agent.pid"
@@ -150,6 +154,22 @@ def _allow(value: str) -> str:
     return ",".join(networks)
 
 
+def _push(value: str) -> str:
+    """Push URLs separated by commas or white space, each checked; the
+    normalised list separated by spaces, or '' for none."""
+    urls = [u for u in re.split(r"[\s,]+", value.strip()) if u]
+    if not urls:
+        return ""
+    # Imported only when push is configured: most agents never push.
+    from agent.push import PushError, parse_push_url
+    for url in urls:
+        try:
+            parse_push_url(url)
+        except PushError as exc:
+            raise ValueError(str(exc).removeprefix("--push ")) from None
+    return " ".join(urls)
+
+
 def _path(value: str) -> str:
     if "\0" in value:
         raise ValueError("a path cannot hold a NUL byte")
@@ -196,6 +216,8 @@ VALIDATORS: dict[str, Callable[[str], object]] = {
     "log_level": _choice(LOG_LEVELS),
     "log_target": _choice(LOG_TARGETS),
     "format": _choice(FORMATS),
+    "push": _push,
+    "push_interval": _seconds(0, 86400),
     "tls_cert": _path,
     "tls_key": _path,
     "tls_client_ca": _path,
@@ -259,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="largest request line and headers (default 8192)")
     limits.add_argument("--keepalive-timeout", metavar="SECONDS",
                         help="idle keep-alive connections are closed after this (default 75)")
+    push = p.add_argument_group("push mode (docs/PUSH.md; each also a config-file key)")
+    push.add_argument("--push", metavar="URL", action="append",
+                      help="also send every collection to influx://, influx+udp://, graphite:// or statsd:// "
+                           "HOST:PORT (repeatable)")
+    push.add_argument("--push-interval", metavar="SECONDS", help="seconds between pushes (default 10)")
     p.add_argument("--version", action="version", version=f"monitoring-agent {__version__}")
     return p
 
@@ -325,6 +352,8 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG) -> Config
     for key, raw in args.items():
         if key == "config":
             continue
+        if key == "push":
+            raw = " ".join(raw)  # --push is repeatable
         values[key] = raw if key in ("once", "daemon") else _validate(key, raw, "--" + key.replace("_", "-"))
     # As node_exporter does: choosing which disks to include replaces the
     # default exclusion, unless an exclusion is also given.

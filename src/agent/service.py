@@ -41,10 +41,34 @@ class Service:
         self.server = server
         self.pidfile = pidfile
         self._thread: threading.Thread | None = None
+        self.pusher = None
 
     # The server calls these; they follow a registry swapped by a reload.
     def scrape(self):
-        return self.registry.collect()
+        families = self.registry.collect()
+        pusher = self.pusher
+        return families + pusher.families() if pusher is not None else families
+
+    def start_pusher(self, config: Config) -> None:
+        """Push mode (docs/PUSH.md): a Pusher for config.push, or none."""
+        if not config.push:
+            self.pusher = None
+            return
+        import socket as _socket
+
+        from agent.push import Pusher, parse_push_url
+        targets = [parse_push_url(url) for url in config.push.split()]
+        # The pusher collects through the registry in force, shared with
+        # scrapes; its own counters go to scrapes only.
+        pusher = Pusher(targets, config.push_interval, lambda: self.registry.collect(),
+                        _socket.gethostname(), self.log)
+        pusher.start()
+        self.pusher = pusher
+
+    def stop_pusher(self) -> None:
+        pusher, self.pusher = self.pusher, None
+        if pusher is not None:
+            pusher.stop(DRAIN_SECONDS)
 
     def health(self):
         return self.registry.health()
@@ -99,6 +123,7 @@ class Service:
         # One line per stop, once it is done; the debug line says when the
         # drain of in-flight requests began.
         self.log.debug("received %s, stopping", reason)
+        self.stop_pusher()
         self.server.shutdown(DRAIN_SECONDS)
         if self._thread is not None:
             self._thread.join(DRAIN_SECONDS)
@@ -171,6 +196,9 @@ class Service:
                 old_server.shutdown(DRAIN_SECONDS)
                 if old_thread is not None:
                     old_thread.join(DRAIN_SECONDS)
+            if (new.push, new.push_interval) != (old.push, old.push_interval):
+                self.stop_pusher()
+                self.start_pusher(new)
             if new.pidfile != old.pidfile:
                 self.log.warning("reload: a new --pidfile takes effect only at the next start")
             self.config = new
