@@ -346,9 +346,9 @@ class Server:
         if not self._evictable:
             return None
         per_peer = self._per_peer
-        greediest = max(per_peer[c.peer[0]] for c in self._evictable)
+        greediest = max(per_peer.get(c.peer[0], 0) for c in self._evictable)
         for conn in self._evictable:
-            if per_peer[conn.peer[0]] == greediest:
+            if per_peer.get(conn.peer[0], 0) == greediest:
                 return conn
         return None  # not reached: the max came from one of them
 
