@@ -715,3 +715,11 @@ def test_shutdown_before_serve_forever():
     threading.Thread(target=lambda: (server.serve_forever(), done.set()), daemon=True).start()
     assert done.wait(TIMEOUT), "serve_forever() after shutdown() should return at once"
     server.shutdown(timeout=1)  # twice is harmless
+
+
+def test_date_header_is_an_imf_fixdate():
+    import email.utils
+
+    from agent.server import _imf_fixdate
+    for seconds in (0, 951782400, 1795494647, 4102444799):  # incl. a leap day
+        assert _imf_fixdate(seconds) == email.utils.formatdate(seconds, usegmt=True)
