@@ -677,3 +677,15 @@ def test_series_prefix_cache_follows_changed_label_sets():
     assert render_text([second]).endswith(b'node_x_total{device="a"} 3\nnode_x_total{device="c"} 4\n')
     with pytest.raises(ValueError):
         render_text([Series(desc, (("a",),), [1, 2])])
+
+
+@pytest.mark.parametrize("scale", [1, 40])  # below and above the fast compressor's threshold
+def test_render_gzip_decompresses_to_the_rendered_body(scale):
+    import gzip
+
+    from agent.exposition import render_gzip
+    families = dense_families() * scale
+    for render in (render_text, render_openmetrics):
+        packed = render_gzip(render, families)
+        assert packed[:2] == b"\x1f\x8b"
+        assert gzip.decompress(packed) == render(families)

@@ -227,16 +227,24 @@ def _render(families: Iterable[Family], cache: dict, make_entry) -> list[str]:
     return out
 
 
+def _text_chunks(families: Iterable[Family]) -> list[str]:
+    return _render(families, _text_cache, _text_entry)
+
+
+def _openmetrics_chunks(families: Iterable[Family]) -> list[str]:
+    out = _render(families, _openmetrics_cache, _openmetrics_entry)
+    out.append("# EOF\n")
+    return out
+
+
 def render_text(families: Iterable[Family]) -> bytes:
     """Prometheus text exposition format 0.0.4, UTF-8."""
-    return "".join(_render(families, _text_cache, _text_entry)).encode("utf-8")
+    return "".join(_text_chunks(families)).encode("utf-8")
 
 
 def render_openmetrics(families: Iterable[Family]) -> bytes:
     """OpenMetrics text 1.0.0, UTF-8, ending with `# EOF`."""
-    out = _render(families, _openmetrics_cache, _openmetrics_entry)
-    out.append("# EOF\n")
-    return "".join(out).encode("utf-8")
+    return "".join(_openmetrics_chunks(families)).encode("utf-8")
 
 
 # --- content negotiation -----------------------------------------------------
@@ -498,6 +506,24 @@ def _large_compressor():
     return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
 
 
+def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
+    """gzip_encode(render(families)), without ever holding the uncompressed
+    body in one piece: each rendered chunk (a family) is encoded and fed to
+    the compressor in turn.  On a dense host that saves two ~1 MB copies
+    (the joined str and its UTF-8 bytes) per scrape, in time and in the
+    resident memory the allocator keeps."""
+    chunks = _CHUNKS[render](families)
+    # For ASCII, which is nearly all of it, a str's length is its size.
+    if sum(map(len, chunks)) >= LARGE_BODY:
+        compressor = _large_compressor()
+    else:
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    compress = compressor.compress
+    out = [compress(chunk.encode("utf-8")) for chunk in chunks]
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
 def gzip_encode(body: bytes) -> bytes:
     """A gzip member (RFC 1952) of `body`, mtime 0."""
     # wbits=31: the compressor writes the gzip header and trailer itself,
@@ -508,3 +534,6 @@ def gzip_encode(body: bytes) -> bytes:
     else:
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
     return compressor.compress(body) + compressor.flush()
+
+
+_CHUNKS = {render_text: _text_chunks, render_openmetrics: _openmetrics_chunks}

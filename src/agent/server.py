@@ -66,7 +66,7 @@ import time
 from typing import Any, Callable, NamedTuple
 
 from agent import __version__, metrics
-from agent.exposition import choose_encoder, choose_gzip, gzip_encode
+from agent.exposition import choose_encoder, choose_gzip, render_gzip
 from agent.metrics import Family
 
 # The default of Settings.max_header_bytes.
@@ -884,15 +884,16 @@ class Server:
 
     def _metrics(self, request: _Request) -> tuple[int, str, bytes, str]:
         render, content_type = choose_encoder(request.headers.get("accept"))
+        gzip = choose_gzip(request.headers.get("accept-encoding"))
         try:
             # A new list: scrape() may hand every concurrent scraper the same one.
-            body = render([*self._scrape(), *self.metric_families()])
+            families = [*self._scrape(), *self.metric_families()]
+            body = render_gzip(render, families) if gzip else render(families)
         except Exception as exc:  # noqa: BLE001 -- answer 500, log the traceback
             self._log.exception("scrape failed: %s", exc)
             return 500, _TEXT_PLAIN, b"500 Internal Server Error: scrape failed, see the agent's log\n", ""
         extra = "Vary: Accept, Accept-Encoding\r\n"
-        if choose_gzip(request.headers.get("accept-encoding")):
-            body = gzip_encode(body)
+        if gzip:
             extra = "Content-Encoding: gzip\r\n" + extra
         return 200, content_type, body, extra
 
