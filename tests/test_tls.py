@@ -358,3 +358,24 @@ def test_ssl_is_imported_only_when_tls_is_configured(pki, tls):
     assert modules["ssl"] is tls
     if not tls:
         assert not modules["hashlib"] and not modules["hmac"]
+
+
+def test_turning_tls_on_closes_plain_keep_alive_connections(pki, tmp_path):
+    import http.client
+    conf = tmp_path / "agent.conf"
+    conf.write_text("[agent]\n")
+    with AgentProcess("--config", str(conf)) as agent:
+        conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=TIMEOUT)
+        conn.request("GET", "/health")
+        assert conn.getresponse().read() and True
+        write_config(conf, pki)
+        agent.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "reloaded configuration" in agent.log())
+        # The same plain connection gets no more cleartext answers.
+        with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+            for _ in range(3):
+                conn.request("GET", "/metrics")
+                conn.getresponse().read()
+                time.sleep(0.2)
+        conn.close()
+        assert tls_get(("127.0.0.1", agent.port), client_context(pki))[0] == 200

@@ -313,12 +313,15 @@ class Server:
         with self._lock:
             for conn in list(self._connections):
                 refused = settings.allow is not None and not settings.allow.permits(conn.peer[0])
+                # `is not` also catches a plain connection once TLS is turned
+                # on (None is not the new context): it must not go on in
+                # cleartext.
                 if refused or (conn.served and conn in self._evictable
-                               and conn.tls is not None and conn.tls is not settings.tls):
+                               and conn.tls is not settings.tls):
                     conn.evicted = True
                     self._remove(conn)
                     cut.append((conn, refused))
-                elif conn.tls is not None and conn.tls is not settings.tls:
+                elif conn.tls is not settings.tls:
                     # Handshaking, before its first request, or busy: it
                     # closes after its next response.
                     conn.retire = True
