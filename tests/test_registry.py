@@ -77,3 +77,45 @@ def test_open_fd_count_matches_the_directory():
         assert count_self_fds() == len(os.listdir("/proc/self/fd")) - 1
     finally:
         os.close(fd)
+
+
+def test_closing_a_registry_during_scrapes_leaks_no_descriptor(backend_name):
+    """A reload that changes procfs or backend closes the old registry while
+    scrapes may still be collecting through it."""
+    import threading
+    log = logging.getLogger("test")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(30):
+        registry = build_registry(Config(backend=backend_name), log)
+        done = threading.Event()
+
+        def scrape(r=registry):
+            while not done.is_set():
+                r.collect()
+
+        threads = [threading.Thread(target=scrape) for _ in range(2)]
+        for t in threads:
+            t.start()
+        registry.close()
+        done.set()
+        for t in threads:
+            t.join(10)
+        assert all(s.ok for s in registry.sources)  # no EBADF from a closed descriptor
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_collector_bug_fails_its_source_not_the_scrape(tmp_path, backend_name):
+    tree = copy_tree(Path("/proc"), tmp_path / "proc")
+    registry = build_registry(Config(procfs=str(tree), backend=backend_name), logging.getLogger("test"))
+
+    class Broken:
+        source, relpath = "meminfo", "meminfo"
+
+        def families(self, data):
+            raise RuntimeError("collector bug")
+
+    registry.replace_collectors([Broken()])
+    names = {f.desc.name for f in registry.collect()}
+    assert "node_load1" in names and "node_memory_total_bytes" not in names
+    meminfo = next(s for s in registry.sources if s.collector.source == "meminfo")
+    assert not meminfo.ok and "RuntimeError: collector bug" in meminfo.error

@@ -55,8 +55,12 @@ class SelfStatm:
     def __init__(self):
         self._fd: int | None = None
         self._pid = 0
+        self.keep = True  # False once closed: read without keeping the file
 
     def rss_bytes(self) -> int:
+        if not self.keep:
+            with open("/proc/self/statm", "rb") as f:
+                return int(f.read().split()[1]) * PAGE_SIZE
         pid = os.getpid()
         if self._fd is None or self._pid != pid:
             if self._fd is not None:
@@ -66,6 +70,7 @@ class SelfStatm:
         return int(os.pread(self._fd, 256, 0).split()[1]) * PAGE_SIZE
 
     def close(self) -> None:
+        self.keep = False
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -99,6 +104,7 @@ class Registry:
         self._collecting = False
         self._generation = 0
         self._result: list[Family] = []
+        self._error: BaseException | None = None
         self.last_collection: float | None = None
         self._statm = SelfStatm()
 
@@ -121,14 +127,20 @@ class Registry:
                 generation = self._generation
                 while self._generation == generation:
                     self._cond.wait()
+                if self._error is not None:  # the shared collection failed
+                    raise self._error
                 return self._result
             self._collecting = True
         result: list[Family] = []
+        error: BaseException | None = None
         try:
             result = self._collect()
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             with self._cond:
-                self._result = result
+                self._result, self._error = result, error
                 self._generation += 1
                 self._collecting = False
                 self._cond.notify_all()
@@ -142,9 +154,12 @@ class Registry:
             start = clock()
             try:
                 families = self._collect_source(s)
-            except (OSError, ParseError, ValueError, ArithmeticError) as exc:
+            except Exception as exc:  # noqa: BLE001 -- one source fails, never the scrape
                 families = None
-                error = f"{s.path}: {exc}"
+                if isinstance(exc, (OSError, ParseError)):
+                    error = f"{s.path}: {exc}"
+                else:  # a surprise (a collector's bug): name it
+                    error = f"{s.path}: {type(exc).__name__}: {exc}"
                 if s.ok is not False or s.error != error:
                     self.log.error("source %s failed: %s", s.collector.source, error)
                 s.ok, s.error = False, error
@@ -166,25 +181,42 @@ class Registry:
         return out
 
     def _collect_source(self, s: SourceState) -> list[Family]:
-        fd = s.fd
+        # s.fd, the kept descriptor, changes only here and in close(): a
+        # registry being closed (keep_open False) reads with a descriptor of
+        # its own and leaves s.fd for close() to release.
+        kept = s.fd if self.keep_open else None
+        fd = kept
         if fd is None:
             fd = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC)
-            s.fd = fd if self.keep_open else None
-        close_after = s.fd is None
+            if self.keep_open and s.fd is None:
+                s.fd = kept = fd
         try:
             data = s.loader(fd)
         except OSError:
-            s.fd = None  # a kept file that failed to read is reopened next time
-            close_after = True
+            if kept is not None:  # a kept file that failed to read is reopened next time
+                s.fd = None
+                kept = None
             raise
         finally:
-            if close_after:
+            if kept is None:
                 os.close(fd)
         return s.collector.families(data)
 
     def close(self) -> None:
-        """Close the files kept open (after the last collection)."""
+        """Close the files kept open.  A collection in progress (a scrape
+        racing a reload that replaced this registry) is waited for, and any
+        collection after this one opens and closes its files itself, so no
+        descriptor is closed under a reader or left behind."""
         with self._cond:
+            # Under the lock that starts collections: one started after this
+            # sees keep_open False and leaves the kept descriptors alone; the
+            # one in progress, if any, is waited for (only that one: scrapes
+            # may keep coming).
+            self.keep_open = False
+            if self._collecting:
+                generation = self._generation
+                while self._generation == generation:
+                    self._cond.wait()
             for s in self._sources:
                 if s.fd is not None:
                     os.close(s.fd)
