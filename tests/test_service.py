@@ -260,3 +260,25 @@ def test_missing_log_socket_is_a_start_up_error(tmp_path, tree):
                        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 2 and "--log-target journald" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_daemon_keeps_relative_paths_working(tmp_path, tree):
+    """--daemon changes to /: relative --config, --pidfile and --procfs still
+    name the files they named at start, on reload too."""
+    port = free_port()
+    (tmp_path / "agent.conf").write_text(f"[agent]\nlisten = 127.0.0.1:{port}\nnet-exclude = ^lo$\n")
+    rel_tree = os.path.relpath(tree, tmp_path)
+    start = subprocess.run(agent_cmd("--config", "agent.conf", "--daemon", "--pidfile", "agent.pid",
+                                     "--procfs", rel_tree),
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert start.returncode == 0, start.stderr
+    pid = int((tmp_path / "agent.pid").read_text())
+    try:
+        assert interfaces(port) == {"eth0"}
+        (tmp_path / "agent.conf").write_text(f"[agent]\nlisten = 127.0.0.1:{port}\nnet-exclude = ^eth\n")
+        os.kill(pid, signal.SIGHUP)
+        assert wait_for(lambda: interfaces(port) == {"lo"})
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not alive(pid))
+    assert not (tmp_path / "agent.pid").exists()

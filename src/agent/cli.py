@@ -81,7 +81,8 @@ def fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config = load(argv)
+        start_dir = os.getcwd()
+        config = load(argv, base_dir=start_dir)
     except ConfigError as exc:
         return fail(str(exc), 2)
     try:
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         except PidFileError as exc:
             log.error("%s", exc)
             return 1
-    service = Service(argv, config, log, registry, cpu_window, server, pidfile)
+    service = Service(argv, config, log, registry, cpu_window, server, pidfile, base_dir=start_dir)
     service.start_pusher(config)  # threads only now, after any fork
     if ready_fd is not None:
         from agent.daemon import ready

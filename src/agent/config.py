@@ -339,10 +339,21 @@ def _check_tls(values: dict[str, object]) -> None:
         raise ConfigError("tls_cert: required with tls_client_ca (mutual TLS needs TLS)")
 
 
-def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG) -> Config:
-    """Defaults < config file < flags.  Raises ConfigError."""
+# Values that name files: made absolute against the directory the agent was
+# started in, because --daemon changes to / and a reload reads them again.
+PATH_KEYS = ("procfs", "pidfile", "tls_cert", "tls_key", "tls_client_ca", "auth_token_file")
+
+
+def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
+         base_dir: str | None = None) -> Config:
+    """Defaults < config file < flags.  Relative paths, in flags or in the
+    file, are taken from `base_dir` (default: the current directory).
+    Raises ConfigError."""
+    base_dir = base_dir or os.getcwd()
     args = vars(build_parser().parse_args(argv))
     path = args.get("config")
+    if path is not None:
+        path = os.path.join(base_dir, path)
     if path is None and os.path.exists(default_config):
         path = default_config
     values: dict[str, object] = {}
@@ -362,5 +373,8 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG) -> Config
     if values.get("daemon") and not values.get("pidfile"):
         values["pidfile"] = DAEMON_PIDFILE
     _check_tls(values)
+    for key in PATH_KEYS:
+        if values.get(key):
+            values[key] = os.path.normpath(os.path.join(base_dir, values[key]))
     known = set(Config._fields)
     return Config(config=path, **{k: v for k, v in values.items() if k in known})

@@ -9,6 +9,7 @@ and the HTTP server's threads are never interrupted.
 from __future__ import annotations
 
 import logging
+import os
 import select
 import signal
 import socket
@@ -32,8 +33,12 @@ TICK_SECONDS = 1.0
 
 class Service:
     def __init__(self, argv, config: Config, log: logging.Logger, registry: Registry,
-                 cpu_window: CpuWindow, server: Server, pidfile: PidFile | None):
+                 cpu_window: CpuWindow, server: Server, pidfile: PidFile | None,
+                 base_dir: str | None = None):
         self.argv = argv
+        # Where relative paths resolve on a reload: the start-up directory,
+        # which --daemon has left for /.
+        self.base_dir = base_dir or os.getcwd()
         self.config = config
         self.log = log
         self.registry = registry
@@ -139,7 +144,7 @@ class Service:
         systemd.notify("RELOADING=1")
         try:
             try:
-                new = load(self.argv)
+                new = load(self.argv, base_dir=self.base_dir)
             except ConfigError as exc:
                 self.log.error("reload refused, keeping the running configuration: %s", exc)
                 return
