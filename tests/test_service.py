@@ -282,3 +282,17 @@ def test_daemon_keeps_relative_paths_working(tmp_path, tree):
         os.kill(pid, signal.SIGTERM)
     assert wait_for(lambda: not alive(pid))
     assert not (tmp_path / "agent.pid").exists()
+
+
+def test_reload_to_another_host_on_the_same_port_keeps_serving(tmp_path, tree):
+    port = free_port()
+    conf = tmp_path / "agent.conf"
+    conf.write_text(f"[agent]\nprocfs = {tree}\nlisten = 127.0.0.1:{port}\nnet-exclude = ^lo$\n")
+    with AgentProcess("--config", str(conf), listen=None) as agent:
+        # Another host on the same port, and a filter change in the same reload.
+        conf.write_text(f"[agent]\nprocfs = {tree}\nlisten = localhost:{port}\nnet-exclude = ^eth\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "reloaded configuration" in agent.log())
+        assert interfaces(port) == {"lo"}  # the rest of the reload applied
+        assert "reload refused" not in agent.log()
+        assert "needs a restart" in agent.log()

@@ -163,6 +163,14 @@ class Service:
                     self.log.error("reload refused, keeping the running configuration: %s", exc)
                     return
             server = self.server
+            if new.listen_address == old.listen_address:
+                new = new._replace(listen=old.listen)  # the same address spelled otherwise
+            elif new.listen_address[1] == old.listen_address[1] and new.listen_address[1] != 0:
+                # Binding the new address first would collide with the old
+                # one on the same port (0.0.0.0:8080 -> 127.0.0.1:8080).
+                self.log.warning("reload: moving to %s on the same port needs a restart; "
+                                 "still serving on %s", new.listen, old.listen)
+                new = new._replace(listen=old.listen)
             if new.listen != old.listen:
                 host, port = new.listen_address
                 try:
