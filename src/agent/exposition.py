@@ -514,10 +514,14 @@ def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
     resident memory the allocator keeps."""
     chunks = _CHUNKS[render](families)
     # For ASCII, which is nearly all of it, a str's length is its size.
-    if sum(map(len, chunks)) >= LARGE_BODY:
-        compressor = _large_compressor()
-    else:
+    if sum(map(len, chunks)) < LARGE_BODY:
+        # A small body is compressed in one call: every compress() call
+        # allocates a 32 KiB output block, and on a small host's ~7 KB body
+        # (35 families) the per-chunk calls cost more than the deflate
+        # itself (116 -> 71 us, measured on the 2-core machine).
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        return compressor.compress("".join(chunks).encode("utf-8")) + compressor.flush()
+    compressor = _large_compressor()
     compress = compressor.compress
     out = [compress(chunk.encode("utf-8")) for chunk in chunks]
     out.append(compressor.flush())
