@@ -153,6 +153,27 @@ def test_401_keeps_the_connection_usable(token_server):
         client.close()
 
 
+def test_a_repeated_head_is_checked_for_its_token_every_time(token_server):
+    # The server reuses the parse of a head it has seen: the token check,
+    # the routes and the negotiation must still follow each request.
+    server = token_server()
+    client = Raw(server)
+    try:
+        for _ in range(3):
+            client.send(request("/metrics", extra=auth(TOKEN)))
+            assert client.response()[0] == 200
+            client.send(request("/metrics", extra=auth("wrong")))
+            assert client.response()[0] == 401
+            client.send(request("/metrics"))
+            assert client.response()[0] == 401
+        client.send(request("/metrics", extra=auth(TOKEN) + b"Accept-Encoding: gzip\r\n"))
+        status, headers, body = client.response()
+        assert status == 200 and headers["content-encoding"] == "gzip" and body[:2] == b"\x1f\x8b"
+    finally:
+        client.close()
+    assert server.rejected()["unauthorized"] == 6
+
+
 def test_health_is_exempt_unless_configured(token_server):
     open_health = token_server()
     assert ask(open_health, "/health")[0] == 200

@@ -81,6 +81,9 @@ MAX_LINGERING_REJECTS = 256
 # A full accept queue drops SYNs, and the client retries only after a second:
 # a deep queue lets a scraper's connection wait behind a burst instead.
 LISTEN_BACKLOG = 1024
+# The parsed-head cache (Server._heads): how many, and how long each may be.
+MAX_CACHED_HEADS = 64
+MAX_CACHED_HEAD_BYTES = 2048
 # At most one warning this often while the connection cap is being hit.
 PRESSURE_WARNING_SECONDS = 60.0
 
@@ -291,6 +294,11 @@ class Server:
         self._last_pressure_warning = -PRESSURE_WARNING_SECONDS
         self._stats_lock = threading.Lock()
         self._rejected = dict.fromkeys(REJECT_REASONS, 0)
+        # Parsed request heads by their bytes: a scraper sends the same head
+        # every time, so parsing is skipped (~10 us of a ~30 us request).
+        # Nothing mutates a _Request; bounded, and cleared when full, so a
+        # client sending a new head every time only costs the parse.
+        self._heads: dict[bytes, _Request] = {}
 
     @property
     def address(self) -> tuple:
@@ -739,7 +747,13 @@ class Server:
                 deadline = time.monotonic() + settings.header_timeout
             buf += data
 
-        request = self._parse_head(head)
+        request = self._heads.get(head)
+        if request is None:
+            request = self._parse_head(head)  # raises _Reject: never cached
+            if len(head) <= MAX_CACHED_HEAD_BYTES:
+                if len(self._heads) >= MAX_CACHED_HEADS:
+                    self._heads.clear()
+                self._heads[head] = request
         self._consume_body(sock, request, buf, deadline, settings)
         return request
 
