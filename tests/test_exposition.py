@@ -669,6 +669,29 @@ def test_series_fast_path_is_byte_identical_to_the_plain_path(pair):
         assert render(series) == expected  # second time from the prefix cache
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_families(), _series_and_families().map(lambda pair: pair[0])),
+                min_size=2, max_size=5))
+def test_the_whole_body_plan_follows_every_change_of_shape(scrapes):
+    # Renders in a row, as scrapes are: each one through the plan the one
+    # before left (same shape) or through the plain path (any change), and
+    # each one exactly the reference.
+    for families in scrapes:
+        for _ in range(2):
+            assert render_text(families) == reference_render(families, openmetrics=False)
+            assert render_openmetrics(families) == reference_render(families, openmetrics=True)
+
+
+def test_the_plan_takes_new_values_and_leaves_odd_ones_to_the_plain_path():
+    desc = Desc("node_y", GAUGE, "100% of %s", ("cpu",))
+    labels = (("0",), ("50%",))
+    for values in ([1, 2.5], [3, 4.25], [float("nan"), True], [2**70, -0.0], [5, 6]):
+        families = [Family(desc, list(zip(labels, values))), Series(desc, labels, [7, 8])]
+        assert render_text(families) == reference_render(families, openmetrics=False)
+    with pytest.raises(ValueError):  # a bad value after a planned render still fails
+        render_text([Family(desc, [(("0",), "12")])])
+
+
 def test_series_prefix_cache_follows_changed_label_sets():
     desc = Desc("node_x", COUNTER, "h", ("device",))
     first = Series(desc, (("a",), ("b",)), [1, 2])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from agent.metrics import COUNTER, GAUGE, Desc, Family, Series
 
@@ -227,14 +227,116 @@ def _render(families: Iterable[Family], cache: dict, make_entry) -> list[str]:
     return out
 
 
+# --- the whole-body plan ------------------------------------------------------
+#
+# A scrape of a small host is ~35 families of one to a few samples each, and
+# the same families with the same label sets come back scrape after scrape:
+# per family, the loop above spends more on its own bookkeeping than on the
+# values.  So after a render, the whole body is kept as one %-format string
+# (every header and label set filled in, a `%s` per value) with the shape it
+# was made from: each family's Desc and its label sets.  The next render
+# that has the same shape only checks it, gathers the values and formats
+# once.  Anything else (a family or a device that came or went, a value the
+# plan can't take) renders through the loop above, which raises the usual
+# errors, and plans anew.  One plan per format; a body past PLAN_LIMIT
+# characters (a dense host, where the Series path already formats a family
+# at a time) is not planned, so no second copy of a large body's text is
+# kept.  Measured on this machine's /proc (63 samples): 44 -> 38 us.
+PLAN_LIMIT = 64 * 1024
+
+
+class _Plan(NamedTuple):
+    shape: tuple  # per family: (Desc, True and the labels tuple for a Series,
+    #               or False and the label tuples of its samples)
+    fmt: str
+
+
+_plans: dict[int, _Plan] = {}
+
+
+def _plan_values(plan: _Plan, families: list) -> tuple | None:
+    """The values to format into plan.fmt, or None when the families do not
+    have the plan's shape or hold a value the plain path must judge."""
+    shape = plan.shape
+    if len(families) != len(shape):
+        return None
+    values: list = []
+    append, extend = values.append, values.extend
+    for family, (desc, is_series, labels) in zip(families, shape):
+        d = family.desc
+        if d is not desc and d != desc:
+            return None
+        if family.__class__ is Series:
+            if not is_series:
+                return None
+            got = family.labels
+            if got is not labels and got != labels:
+                return None
+            series_values = family.values
+            if len(series_values) != len(labels):
+                return None
+            extend(series_values)
+            continue
+        if is_series:
+            return None
+        samples = family.samples
+        if len(samples) != len(labels):
+            return None
+        for (got, v), want in zip(samples, labels):
+            if got is not want and got != want:
+                return None
+            if v.__class__ is not int and (v.__class__ is not float or v - v != 0):
+                return None  # NaN, an infinity, a bool, a bad value: the plain path
+            append(v)
+    return tuple(values)
+
+
+def _make_plan(families: list, cache: dict, tail: str) -> _Plan | None:
+    """The plan of families that just rendered without error (so every Desc
+    is in `cache` and every label count is right)."""
+    shape, parts = [], []
+    for family in families:
+        desc = family.desc
+        header, template, n_labels = cache[desc]
+        parts.append(header.replace("%", "%%"))
+        if family.__class__ is Series:
+            labels = family.labels
+            shape.append((desc, True, labels))
+        else:
+            labels = tuple(lab for lab, _ in family.samples)
+            shape.append((desc, False, labels))
+        parts.append(_series_format(template, n_labels, labels))
+    parts.append(tail)
+    fmt = "".join(parts)
+    if len(fmt) > PLAN_LIMIT:
+        return None
+    return _Plan(tuple(shape), fmt)
+
+
+def _render_planned(families: Iterable[Family], cache: dict, make_entry, tail: str) -> list[str]:
+    families = families if families.__class__ is list else list(families)
+    key = id(cache)
+    plan = _plans.get(key)
+    if plan is not None:
+        values = _plan_values(plan, families)
+        if values is not None:
+            return [plan.fmt % values]
+    out = _render(families, cache, make_entry)
+    out.append(tail)
+    plan = _make_plan(families, cache, tail)
+    if plan is None:
+        _plans.pop(key, None)
+    else:
+        _plans[key] = plan
+    return out
+
+
 def _text_chunks(families: Iterable[Family]) -> list[str]:
-    return _render(families, _text_cache, _text_entry)
+    return _render_planned(families, _text_cache, _text_entry, "")
 
 
 def _openmetrics_chunks(families: Iterable[Family]) -> list[str]:
-    out = _render(families, _openmetrics_cache, _openmetrics_entry)
-    out.append("# EOF\n")
-    return out
+    return _render_planned(families, _openmetrics_cache, _openmetrics_entry, "# EOF\n")
 
 
 def render_text(families: Iterable[Family]) -> bytes:
