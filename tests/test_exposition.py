@@ -638,6 +638,26 @@ def test_gzip_encode_large_bodies_round_trip_through_the_fast_compressor():
     assert len(packed) < len(body) // 3
 
 
+@pytest.mark.parametrize("isal", [True, False], ids=["isal", "zlib"])
+@pytest.mark.parametrize("large", [False, True], ids=["small", "large"])  # about LARGE_BODY
+def test_either_compressor_writes_gzip_of_the_body(monkeypatch, isal, large):
+    import gzip
+
+    from agent import exposition
+    if isal:
+        pytest.importorskip("isal")
+    else:  # as where the isal wheel does not install
+        monkeypatch.setattr(exposition, "_isal_zlib", False)
+    families = dense_families() if large else sample_families()
+    for render in (render_text, render_openmetrics):
+        body = render(families)
+        assert (len(body) >= exposition.LARGE_BODY) == large
+        for packed in (gzip_encode(body), exposition.render_gzip(render, families)):
+            assert packed[:2] == b"\x1f\x8b"
+            assert gzip.decompress(packed) == body
+            assert len(packed) < len(body) // 2
+
+
 # --- the Series fast path -----------------------------------------------------
 
 _finite_values = st.one_of(st.integers(min_value=0, max_value=2**80),

@@ -587,15 +587,23 @@ GZIP_LEVEL = 1
 # On a dense host's 886 KB body (256 CPUs, 2,000 interfaces, 300 disks)
 # zlib level 1 takes 4.4 ms, more than collecting and rendering together;
 # ISA-L's deflate (the `isal` package, where its wheel installs) takes
-# 1.0 ms at its level 1 and writes 11% fewer bytes.  Its module costs ~0.5
-# MiB of RSS, so it is loaded only for a body this large; smaller bodies
-# stay with zlib, already loaded.
+# 1.0 ms at its level 1 and writes 11% fewer bytes.  On a small host's
+# ~7 KB body zlib level 1 is the largest single cost of a scrape: 408,000
+# instructions (callgrind), 30 us, where ISA-L's level 0 takes 9.6 us
+# (2,115 bytes against zlib's 1,817) and its level 1 16 us (1,793 bytes).
+# So ISA-L does every body where it is installed: level 0 below LARGE_BODY,
+# where 300 bytes more a scrape are nothing, level 1 above.  Its two
+# modules cost ~0.7 MiB of RSS, nearly all shared library pages; without
+# them zlib level 1 does the work.
 LARGE_BODY = 64 * 1024
 ISAL_LEVEL = 1
+ISAL_SMALL_LEVEL = 0
 _isal_zlib = None  # the module once loaded, False when not installed
 
 
-def _large_compressor():
+def _compressor(size: int):
+    """A gzip compressor (wbits 31: header and trailer written by it) for a
+    body of about `size` bytes."""
     global _isal_zlib
     if _isal_zlib is None:
         try:
@@ -604,26 +612,27 @@ def _large_compressor():
         except ImportError:
             _isal_zlib = False
     if _isal_zlib:
-        return _isal_zlib.compressobj(ISAL_LEVEL, _isal_zlib.DEFLATED, 31)
+        level = ISAL_LEVEL if size >= LARGE_BODY else ISAL_SMALL_LEVEL
+        return _isal_zlib.compressobj(level, _isal_zlib.DEFLATED, 31)
     return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
 
 
 def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
-    """gzip_encode(render(families)), without ever holding the uncompressed
-    body in one piece: each rendered chunk (a family) is encoded and fed to
-    the compressor in turn.  On a dense host that saves two ~1 MB copies
-    (the joined str and its UTF-8 bytes) per scrape, in time and in the
-    resident memory the allocator keeps."""
+    """gzip_encode(render(families)), without ever holding a large
+    uncompressed body in one piece: each rendered chunk (a family) is
+    encoded and fed to the compressor in turn.  On a dense host that saves
+    two ~1 MB copies (the joined str and its UTF-8 bytes) per scrape, in
+    time and in the resident memory the allocator keeps."""
     chunks = _CHUNKS[render](families)
     # For ASCII, which is nearly all of it, a str's length is its size.
-    if sum(map(len, chunks)) < LARGE_BODY:
+    size = sum(map(len, chunks))
+    compressor = _compressor(size)
+    if size < LARGE_BODY:
         # A small body is compressed in one call: every compress() call
         # allocates a 32 KiB output block, and on a small host's ~7 KB body
         # (35 families) the per-chunk calls cost more than the deflate
         # itself (116 -> 71 us, measured on the 2-core machine).
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         return compressor.compress("".join(chunks).encode("utf-8")) + compressor.flush()
-    compressor = _large_compressor()
     compress = compressor.compress
     out = [compress(chunk.encode("utf-8")) for chunk in chunks]
     out.append(compressor.flush())
@@ -635,10 +644,7 @@ def gzip_encode(body: bytes) -> bytes:
     # wbits=31: the compressor writes the gzip header and trailer itself,
     # in one C call on every Python version (gzip.compress builds a
     # GzipFile on 3.10).
-    if len(body) >= LARGE_BODY:
-        compressor = _large_compressor()
-    else:
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    compressor = _compressor(len(body))
     return compressor.compress(body) + compressor.flush()
 
 
