@@ -241,21 +241,26 @@ def _render(families: Iterable[Family], cache: dict, make_entry) -> list[str]:
 # errors, and plans anew.  One plan per format; a body past PLAN_LIMIT
 # characters (a dense host, where the Series path already formats a family
 # at a time) is not planned, so no second copy of a large body's text is
-# kept.  Measured on this machine's /proc (63 samples): 44 -> 38 us.
+# kept.  On this machine's /proc (63 samples) the plan renders 1.23x as
+# fast as the loop (median of 30 alternating runs).
 PLAN_LIMIT = 64 * 1024
 
 
 class _Plan(NamedTuple):
     shape: tuple  # per family: (Desc, True and the labels tuple for a Series,
     #               or False and the label tuples of its samples)
-    fmt: str
+    # The text between the values, len(values) + 1 pieces, interleaved with
+    # the values' str() in a list that is joined.  Cheaper than one
+    # `fmt % values`, which scans the whole format a character at a time
+    # (59,000 of 336,000 instructions for a 6.5 KB body).
+    pieces: list
 
 
 _plans: dict[int, _Plan] = {}
 
 
-def _plan_values(plan: _Plan, families: list) -> tuple | None:
-    """The values to format into plan.fmt, or None when the families do not
+def _plan_values(plan: _Plan, families: list) -> list | None:
+    """The values to place between plan.pieces, or None when the families do not
     have the plan's shape or hold a value the plain path must judge."""
     shape = plan.shape
     if len(families) != len(shape):
@@ -288,7 +293,7 @@ def _plan_values(plan: _Plan, families: list) -> tuple | None:
             if v.__class__ is not int and (v.__class__ is not float or v - v != 0):
                 return None  # NaN, an infinity, a bool, a bad value: the plain path
             append(v)
-    return tuple(values)
+    return values
 
 
 def _make_plan(families: list, cache: dict, tail: str) -> _Plan | None:
@@ -310,7 +315,19 @@ def _make_plan(families: list, cache: dict, tail: str) -> _Plan | None:
     fmt = "".join(parts)
     if len(fmt) > PLAN_LIMIT:
         return None
-    return _Plan(tuple(shape), fmt)
+    # Split at the value slots, `%s`; a literal `%` is `%%` here.
+    pieces, start, i = [], 0, 0
+    while True:
+        i = fmt.find("%", i)
+        if i < 0:
+            break
+        if fmt[i + 1] == "%":
+            i += 2
+            continue
+        pieces.append(fmt[start:i].replace("%%", "%"))  # fmt[i + 1] is "s"
+        start = i = i + 2
+    pieces.append(fmt[start:].replace("%%", "%"))
+    return _Plan(tuple(shape), pieces)
 
 
 def _render_planned(families: Iterable[Family], cache: dict, make_entry, tail: str) -> list[str]:
@@ -320,7 +337,11 @@ def _render_planned(families: Iterable[Family], cache: dict, make_entry, tail: s
     if plan is not None:
         values = _plan_values(plan, families)
         if values is not None:
-            return [plan.fmt % values]
+            pieces = plan.pieces
+            out = [""] * (2 * len(pieces) - 1)
+            out[0::2] = pieces
+            out[1::2] = map(str, values)  # as `%s` does
+            return ["".join(out)]
     out = _render(families, cache, make_entry)
     out.append(tail)
     plan = _make_plan(families, cache, tail)
