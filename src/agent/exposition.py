@@ -344,7 +344,9 @@ def _render_planned(families: Iterable[Family], cache: dict, make_entry, tail: s
             return ["".join(out)]
     out = _render(families, cache, make_entry)
     out.append(tail)
-    plan = _make_plan(families, cache, tail)
+    # A large body is never planned: judged on the rendered text (values
+    # included, so a little early), before any work on a plan.
+    plan = _make_plan(families, cache, tail) if sum(map(len, out)) <= PLAN_LIMIT else None
     if plan is None:
         _plans.pop(key, None)
     else:
