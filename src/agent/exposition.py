@@ -232,11 +232,11 @@ def _render(families: Iterable[Family], cache: dict, make_entry) -> list[str]:
 # A scrape of a small host is ~35 families of one to a few samples each, and
 # the same families with the same label sets come back scrape after scrape:
 # per family, the loop above spends more on its own bookkeeping than on the
-# values.  So after a render, the whole body is kept as one %-format string
-# (every header and label set filled in, a `%s` per value) with the shape it
-# was made from: each family's Desc and its label sets.  The next render
-# that has the same shape only checks it, gathers the values and formats
-# once.  Anything else (a family or a device that came or went, a value the
+# values.  So after a render, the whole body is kept as the text between its
+# values (every header and label set filled in) with the shape it was made
+# from: each family's Desc and its label sets.  The next render that has
+# the same shape only checks it, gathers the values and joins their str()
+# with that text.  Anything else (a family or a device that came or went, a value the
 # plan can't take) renders through the loop above, which raises the usual
 # errors, and plans anew.  One plan per format; a body past PLAN_LIMIT
 # characters (a dense host, where the Series path already formats a family
