@@ -50,6 +50,7 @@ PROMETHEUS_HEADERS = {
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DENSE = dict(cpus=256, interfaces=2000, disks=300)
 MAX_SERIES_SECONDS = 600  # a bound on any one series of scrapes
+RSS_SAMPLES = 50  # readings of each server's RSS over a series
 
 
 def free_port() -> int:
@@ -207,11 +208,18 @@ def measure(tree: Path, scrapes: int, warmup: int, backend: str, with_node_expor
             t.walls.clear()
         before = {t.name: (cpu_seconds(t.proc.pid), rss_kib(t.proc.pid)) for t in targets}
         sizes = {}
+        # RSS sampled through the series: Go's heap grows and shrinks with
+        # its collector, so one reading at the end is a matter of timing.
+        rss_samples = {t.name: [] for t in targets}
+        every = max(1, scrapes // RSS_SAMPLES)
         deadline = time.monotonic() + MAX_SERIES_SECONDS
         done = 0
         for done in range(1, scrapes + 1):
             for t in targets:  # alternate, so both see the same machine noise
                 sizes[t.name] = t.scrape()
+            if done % every == 0:
+                for t in targets:
+                    rss_samples[t.name].append(rss_kib(t.proc.pid))
             if time.monotonic() > deadline:
                 break
         out = {}
@@ -223,6 +231,8 @@ def measure(tree: Path, scrapes: int, warmup: int, backend: str, with_node_expor
                 cpu_ms=(cpu_seconds(t.proc.pid) - cpu0) / done * 1e3,
                 rss_start_kib=rss0,
                 rss_end_kib=rss_kib(t.proc.pid),
+                rss_median_kib=statistics.median(rss_samples[t.name] or [rss0]),
+                rss_max_kib=max(rss_samples[t.name] or [rss0]),
                 body_bytes=sizes[t.name],
             )
         return out
@@ -234,15 +244,18 @@ def measure(tree: Path, scrapes: int, warmup: int, backend: str, with_node_expor
 def print_table(title: str, result: dict) -> None:
     print(f"\n{title}")
     print(f"{'server':15s} {'scrapes':>8s} {'wall ms (median)':>17s} {'CPU ms/scrape':>14s} "
-          f"{'RSS start MiB':>14s} {'RSS end MiB':>12s} {'gzip bytes':>11s}")
+          f"{'RSS MiB: start':>15s} {'median':>7s} {'max':>6s} {'end':>6s} {'gzip bytes':>11s}")
     for name, r in result.items():
         print(f"{name:15s} {r['scrapes']:8d} {r['wall_ms']:17.3f} {r['cpu_ms']:14.3f} "
-              f"{r['rss_start_kib'] / 1024:14.1f} {r['rss_end_kib'] / 1024:12.1f} {r['body_bytes']:11d}")
+              f"{r['rss_start_kib'] / 1024:15.1f} {r['rss_median_kib'] / 1024:7.1f} "
+              f"{r['rss_max_kib'] / 1024:6.1f} {r['rss_end_kib'] / 1024:6.1f} {r['body_bytes']:11d}")
     if "node_exporter" in result:
         a, n = result["agent"], result["node_exporter"]
         ratio = lambda x, y: f"{x / y:.1f}x" if y > 0 else "inf (agent below clock-tick resolution)"
         print(f"node_exporter / agent: wall {ratio(n['wall_ms'], a['wall_ms'])}, "
-              f"CPU {ratio(n['cpu_ms'], a['cpu_ms'])}, RSS {ratio(n['rss_end_kib'], a['rss_end_kib'])}")
+              f"CPU {ratio(n['cpu_ms'], a['cpu_ms'])}, "
+              f"RSS {ratio(n['rss_median_kib'], a['rss_median_kib'])} (median of the series), "
+              f"{ratio(n['rss_end_kib'], a['rss_end_kib'])} (at the end)")
     else:
         print("node_exporter: not installed (apt-get install prometheus-node-exporter); agent only")
 
