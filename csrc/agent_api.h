@@ -12,7 +12,7 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 3,
+    AGENT_ABI_VERSION = 4,
     AGENT_NAME_MAX = 64
 };
 
@@ -199,9 +199,10 @@ int agent_abi_version(void);
 
 /* Tune glibc's malloc for the scrape loop (see tune_malloc.c): 0, or
  * AGENT_EMISSING where the C library is not glibc, AGENT_EIO if mallopt
- * refused, AGENT_ERANGE for a threshold above INT_MAX.  Process-wide: the
- * agent calls it once at start-up. */
-int agent_tune_malloc(size_t mmap_threshold, size_t trim_threshold);
+ * refused, AGENT_ERANGE for a figure above INT_MAX.  arena_max 0 keeps
+ * glibc's arena count.  Process-wide: the agent calls it once at start-up,
+ * before it starts a thread. */
+int agent_tune_malloc(size_t mmap_threshold, size_t trim_threshold, size_t arena_max);
 
 /* Read an open file from offset 0 into buf (pread, so a kept-open /proc file
  * is re-read whole).  AGENT_ETRUNC when cap bytes did not hold it all. */

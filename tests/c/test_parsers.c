@@ -1119,14 +1119,20 @@ static void test_live_proc(struct ctx *t)
 
 static void test_tune_malloc(struct ctx *t)
 {
-    int rc = agent_tune_malloc((size_t)4 << 20, (size_t)16 << 20);
+    int rc = agent_tune_malloc((size_t)4 << 20, (size_t)16 << 20, 1);
 
     /* Under a sanitizer's allocator mallopt may refuse: EIO is allowed. */
     check(t, rc == AGENT_OK || rc == AGENT_EMISSING || rc == AGENT_EIO, "tune_malloc", "valid",
           "unexpected status");
-    check(t, agent_tune_malloc((size_t)1 << 40, 0) == AGENT_ERANGE
-             || agent_tune_malloc((size_t)1 << 40, 0) == AGENT_EMISSING,
+    rc = agent_tune_malloc((size_t)4 << 20, (size_t)16 << 20, 0);
+    check(t, rc == AGENT_OK || rc == AGENT_EMISSING || rc == AGENT_EIO, "tune_malloc",
+          "default arena count", "unexpected status");
+    check(t, agent_tune_malloc((size_t)1 << 40, 0, 0) == AGENT_ERANGE
+             || agent_tune_malloc((size_t)1 << 40, 0, 0) == AGENT_EMISSING,
           "tune_malloc", "threshold above INT_MAX", "not refused");
+    check(t, agent_tune_malloc(0, 0, (size_t)1 << 40) == AGENT_ERANGE
+             || agent_tune_malloc(0, 0, (size_t)1 << 40) == AGENT_EMISSING,
+          "tune_malloc", "arena count above INT_MAX", "not refused");
 }
 
 int main(void)

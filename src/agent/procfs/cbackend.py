@@ -249,6 +249,8 @@ def make_loader(source: str) -> Callable[[int], bytes]:
 # trimmed only past the second figure (csrc/tune_malloc.c says why).
 MALLOC_MMAP_THRESHOLD = 4 << 20
 MALLOC_TRIM_THRESHOLD = 16 << 20
+# One malloc arena for all the agent's threads (tune_malloc.c says why).
+MALLOC_ARENA_MAX = 1
 
 
 def tune_malloc() -> bool:
@@ -256,4 +258,5 @@ def tune_malloc() -> bool:
     (not glibc, or the extension is unavailable)."""
     if not AVAILABLE:
         return False
-    return lib.agent_tune_malloc(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD) == lib.AGENT_OK
+    return lib.agent_tune_malloc(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD,
+                                  MALLOC_ARENA_MAX) == lib.AGENT_OK

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 NAME_MAX = 64
 
 # Status codes, as in agent_api.h.
