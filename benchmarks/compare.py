@@ -3,12 +3,14 @@ Prometheus 2.x sends, scrapes alternated between the two servers.
 
 For each server: client-side wall time per scrape (median), server CPU per
 scrape (utime+stime from /proc/PID/stat over the whole series, divided by
-the number of scrapes), resident memory after warm-up and after the series
-(VmRSS), and the ratios node_exporter / agent.
+the number of scrapes), resident memory (VmRSS) after warm-up, its median
+and maximum over 50 readings through the series, and at the end, and the
+ratios node_exporter / agent.
 
     make bench-compare                       # this machine's /proc and the dense tree
     python benchmarks/compare.py --tree proc --scrapes 10000
     python benchmarks/compare.py --curve     # cost growth, 10 ... 10,000 interfaces, docs/growth.png
+    python benchmarks/compare.py --tree proc --floor   # and a server that does nothing (floor_server.py)
 
 node_exporter (Debian's prometheus-node-exporter) is skipped with one line
 when it is not installed.  Only 127.0.0.1 is used; every loop is bounded.
@@ -195,11 +197,20 @@ def start_node_exporter(tree: Path) -> Target | None:
                                     f"--web.listen-address=127.0.0.1:{port}"], port)
 
 
-def measure(tree: Path, scrapes: int, warmup: int, backend: str, with_node_exporter: bool = True) -> dict:
+def start_floor(tree: Path, read: bool) -> Target:
+    port = free_port()
+    argv = [sys.executable, str(HERE / "floor_server.py"), str(port)]
+    return Target("floor+reads" if read else "floor", argv + ["--read", str(tree)] if read else argv, port)
+
+
+def measure(tree: Path, scrapes: int, warmup: int, backend: str, with_node_exporter: bool = True,
+            with_floor: bool = False) -> dict:
     targets = [start_agent(tree, backend)]
     ne = start_node_exporter(tree) if with_node_exporter else None
     if ne is not None:
         targets.append(ne)
+    if with_floor:
+        targets += [start_floor(tree, read=False), start_floor(tree, read=True)]
     try:
         for t in targets:
             t.check_body()
@@ -316,6 +327,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--backend", default="c")
     p.add_argument("--curve", action="store_true", help="the growth curve instead")
+    p.add_argument("--floor", action="store_true",
+                   help="also alternate with benchmarks/floor_server.py (fixed body; and with the six reads)")
     p.add_argument("--curve-points", default="10,30,100,300,1000,3000,10000")
     p.add_argument("--curve-scrapes", type=int, default=50)
     p.add_argument("--png", default=str(HERE.parent / "docs" / "growth.png"))
@@ -327,17 +340,17 @@ def main(argv=None) -> int:
         return 0
     if args.tree in ("proc", "both"):
         print_table(f"this machine's /proc, {args.scrapes} scrapes each",
-                    measure(Path("/proc"), args.scrapes, args.warmup, args.backend))
+                    measure(Path("/proc"), args.scrapes, args.warmup, args.backend, with_floor=args.floor))
     if args.tree in ("dense", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             tree = Path(tmp) / "proc"
             gen_procfs.generate(tree, **DENSE)
             print_table(f"dense tree ({DENSE['cpus']} CPUs, {DENSE['interfaces']} interfaces, "
                         f"{DENSE['disks']} disks), {args.dense_scrapes} scrapes each",
-                        measure(tree, args.dense_scrapes, args.warmup, args.backend))
+                        measure(tree, args.dense_scrapes, args.warmup, args.backend, with_floor=args.floor))
     if args.tree not in ("proc", "dense", "both"):
         print_table(f"{args.tree}, {args.scrapes} scrapes each",
-                    measure(Path(args.tree), args.scrapes, args.warmup, args.backend))
+                    measure(Path(args.tree), args.scrapes, args.warmup, args.backend, with_floor=args.floor))
     return 0
 
 
