@@ -333,18 +333,28 @@ def _make_plan(families: list, cache: dict, tail: str) -> _Plan | None:
     return _Plan(tuple(shape), pieces)
 
 
+def _planned_text(families: list, cache: dict) -> str | None:
+    """The body through the plan of this format, or None when there is no
+    plan or the families do not fit it."""
+    plan = _plans.get(id(cache))
+    if plan is None:
+        return None
+    values = _plan_values(plan, families)
+    if values is None:
+        return None
+    pieces = plan.pieces
+    out = [""] * (2 * len(pieces) - 1)
+    out[0::2] = pieces
+    out[1::2] = map(str, values)  # as `%s` does
+    return "".join(out)
+
+
 def _render_planned(families: Iterable[Family], cache: dict, make_entry, tail: str) -> list[str]:
     families = families if families.__class__ is list else list(families)
+    text = _planned_text(families, cache)
+    if text is not None:
+        return [text]
     key = id(cache)
-    plan = _plans.get(key)
-    if plan is not None:
-        values = _plan_values(plan, families)
-        if values is not None:
-            pieces = plan.pieces
-            out = [""] * (2 * len(pieces) - 1)
-            out[0::2] = pieces
-            out[1::2] = map(str, values)  # as `%s` does
-            return ["".join(out)]
     out = _render(families, cache, make_entry)
     out.append(tail)
     # A large body is never planned: judged on the rendered text (values
@@ -690,6 +700,11 @@ def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
     that saves the whole rendered text, its UTF-8 copy and their share of
     the resident memory the allocator keeps after the scrape."""
     families = families if families.__class__ is list else list(families)
+    cache, make_entry, tail = _FORMATS[render]
+    text = _planned_text(families, cache)  # a plan exists only for a small body
+    if text is not None:
+        compressor = _compressor(len(text))
+        return compressor.compress(text.encode("utf-8")) + compressor.flush()
     if _sample_count(families) < STREAM_SAMPLES:
         # A small body, through the plan when it has one, compressed in
         # one call: every compress() call allocates a 32 KiB output block,
@@ -700,7 +715,6 @@ def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
         # For ASCII, which is nearly all of it, a str's length is its size.
         compressor = _compressor(sum(map(len, chunks)))
         return compressor.compress("".join(chunks).encode("utf-8")) + compressor.flush()
-    cache, make_entry, tail = _FORMATS[render]
     sink = _CompressingSink(_compressor(LARGE_BODY))
     _render(families, cache, make_entry, sink.append)
     sink.append(tail)
