@@ -56,24 +56,30 @@ class SelfStatm:
         self._fd: int | None = None
         self._pid = 0
         self.keep = True  # False once closed: read without keeping the file
+        # Scrapes may still collect through a registry that a reload is
+        # closing: the descriptor is never closed under a reader's pread
+        # (EBADF, or another file's bytes once the number is reused).
+        self._lock = threading.Lock()
 
     def rss_bytes(self) -> int:
-        if not self.keep:
-            with open("/proc/self/statm", "rb") as f:
-                return int(f.read().split()[1]) * PAGE_SIZE
-        pid = os.getpid()
-        if self._fd is None or self._pid != pid:
-            if self._fd is not None:
-                os.close(self._fd)
-            self._fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
-            self._pid = pid
-        return int(os.pread(self._fd, 256, 0).split()[1]) * PAGE_SIZE
+        with self._lock:
+            if self.keep:
+                pid = os.getpid()
+                if self._fd is None or self._pid != pid:
+                    if self._fd is not None:
+                        os.close(self._fd)
+                    self._fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+                    self._pid = pid
+                return int(os.pread(self._fd, 256, 0).split()[1]) * PAGE_SIZE
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE
 
     def close(self) -> None:
-        self.keep = False
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:
+            self.keep = False
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def count_self_fds() -> int:
