@@ -11,6 +11,7 @@ ratios node_exporter / agent.
     python benchmarks/compare.py --tree proc --scrapes 10000
     python benchmarks/compare.py --curve     # cost growth, 10 ... 10,000 interfaces, docs/growth.png
     python benchmarks/compare.py --tree proc --floor   # and a server that does nothing (floor_server.py)
+    python benchmarks/compare.py --tree both --concurrent 64 --scrapes 10   # peak RSS, 64 scrapers at once
 
 node_exporter (Debian's prometheus-node-exporter) is skipped with one line
 when it is not installed.  Only 127.0.0.1 is used; every loop is bounded.
@@ -252,6 +253,39 @@ def measure(tree: Path, scrapes: int, warmup: int, backend: str, with_node_expor
             t.stop()
 
 
+def concurrent_peak(tree: Path, scrapers: int, scrapes: int, backend: str) -> tuple[int, int]:
+    """The agent's peak and final RSS (KiB) after `scrapers` connections
+    have each scraped `scrapes` times, all at once."""
+    import threading
+    agent = start_agent(tree, backend)
+    errors = []
+
+    def scraper():
+        try:
+            conn = ScrapeConnection(agent.port)
+            for _ in range(scrapes):
+                if conn.get(SCRAPE_REQUEST)[0] != 200:
+                    raise RuntimeError("not 200")
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    try:
+        agent.check_body()
+        threads = [threading.Thread(target=scraper) for _ in range(scrapers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(MAX_SERIES_SECONDS)
+        if errors:
+            raise RuntimeError(f"{len(errors)} scrapers failed: {errors[0]}")
+        with open(f"/proc/{agent.proc.pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f)
+        return int(status["VmHWM"].split()[0]), int(status["VmRSS"].split()[0])
+    finally:
+        agent.stop()
+
+
 def print_table(title: str, result: dict) -> None:
     print(f"\n{title}")
     print(f"{'server':15s} {'scrapes':>8s} {'wall ms (median)':>17s} {'CPU ms/scrape':>14s} "
@@ -332,7 +366,23 @@ def main(argv=None) -> int:
     p.add_argument("--curve-points", default="10,30,100,300,1000,3000,10000")
     p.add_argument("--curve-scrapes", type=int, default=50)
     p.add_argument("--png", default=str(HERE.parent / "docs" / "growth.png"))
+    p.add_argument("--concurrent", metavar="N", type=int,
+                   help="instead: the agent's peak RSS with N scrapers at once, --scrapes each")
     args = p.parse_args(argv)
+    if args.concurrent:
+        trees = {"proc": Path("/proc")}
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.tree in ("dense", "both"):
+                trees = {} if args.tree == "dense" else trees
+                trees["dense"] = Path(tmp) / "proc"
+                gen_procfs.generate(trees["dense"], **DENSE)
+            elif args.tree != "proc":
+                trees = {args.tree: Path(args.tree)}
+            for name, tree in trees.items():
+                peak, end = concurrent_peak(tree, args.concurrent, args.scrapes, args.backend)
+                print(f"{name}: {args.concurrent} scrapers x {args.scrapes} scrapes at once: "
+                      f"peak RSS {peak / 1024:.1f} MiB, after {end / 1024:.1f} MiB")
+        return 0
     if NODE_EXPORTER is None:
         print("node_exporter: not installed (apt-get install prometheus-node-exporter); measuring the agent only")
     if args.curve:
