@@ -710,6 +710,16 @@ def test_the_plan_takes_new_values_and_leaves_odd_ones_to_the_plain_path():
         assert render_text(families) == reference_render(families, openmetrics=False)
     with pytest.raises(ValueError):  # a bad value after a planned render still fails
         render_text([Family(desc, [(("0",), "12")])])
+    one = Desc("node_z", GAUGE, "h")
+    assert render_text([Family(one, [((), 1)])]) == render_text([Family(one, [((), 2)])]).replace(b"2", b"1")
+    for malformed in ([((), 1, 2)], [(("x",), 1)], [[(), 1]]):  # the plan's one-sample path
+        try:
+            expected = reference_render([Family(one, malformed)], openmetrics=False)
+        except (AssertionError, ValueError):
+            with pytest.raises(ValueError, match="bad sample"):
+                render_text([Family(one, malformed)])
+        else:
+            assert render_text([Family(one, malformed)]) == expected
 
 
 def test_series_prefix_cache_follows_changed_label_sets():

@@ -265,36 +265,48 @@ _plans: dict[int, _Plan] = {}
 def _plan_values(plan: _Plan, families: list) -> list | None:
     """The values to place between plan.pieces, or None when the families do not
     have the plan's shape or hold a value the plain path must judge."""
+    # Runs on every scrape: fields by index (cheaper than by name on a
+    # NamedTuple), and the one-sample family, most of them, on its own path.
     shape = plan.shape
     if len(families) != len(shape):
         return None
     values: list = []
     append, extend = values.append, values.extend
+    series_class = Series
     for family, (desc, is_series, labels) in zip(families, shape):
-        d = family.desc
+        d = family[0]
         if d is not desc and d != desc:
             return None
-        if family.__class__ is Series:
-            if not is_series:
+        if is_series:
+            if family.__class__ is not series_class:
                 return None
-            got = family.labels
+            got = family[1]
             if got is not labels and got != labels:
                 return None
-            series_values = family.values
+            series_values = family[2]
             if len(series_values) != len(labels):
                 return None
             extend(series_values)
             continue
-        if is_series:
+        if family.__class__ is series_class:
             return None
-        samples = family.samples
+        samples = family[1]
         if len(samples) != len(labels):
             return None
-        for (got, v), want in zip(samples, labels):
+        if len(labels) == 1:
+            got, v = samples[0]
+            want = labels[0]
             if got is not want and got != want:
                 return None
             if v.__class__ is not int and (v.__class__ is not float or v - v != 0):
                 return None  # NaN, an infinity, a bool, a bad value: the plain path
+            append(v)
+            continue
+        for (got, v), want in zip(samples, labels):
+            if got is not want and got != want:
+                return None
+            if v.__class__ is not int and (v.__class__ is not float or v - v != 0):
+                return None
             append(v)
     return values
 
@@ -339,7 +351,10 @@ def _planned_text(families: list, cache: dict) -> str | None:
     plan = _plans.get(id(cache))
     if plan is None:
         return None
-    values = _plan_values(plan, families)
+    try:
+        values = _plan_values(plan, families)
+    except (TypeError, ValueError, AttributeError):
+        return None  # a malformed family: the plain path raises its own error
     if values is None:
         return None
     pieces = plan.pieces
