@@ -722,6 +722,48 @@ def test_the_plan_takes_new_values_and_leaves_odd_ones_to_the_plain_path():
             assert render_text([Family(one, malformed)]) == expected
 
 
+def _twice_alike(families):
+    """Renders twice (the second through a plan, where one is made) and
+    returns the body; both renders must agree."""
+    first = render_text(families)
+    assert render_text(families) == first
+    return first
+
+
+def test_the_plan_leaves_odd_inputs_as_the_plain_path_renders_them(monkeypatch):
+    import enum
+    import gzip
+
+    from agent import exposition
+    g0, g1 = Desc("g0", GAUGE, "h"), Desc("g1", GAUGE, "h", ("a",))
+
+    class Dev(str, enum.Enum):
+        ETH0 = "eth0"
+
+    # A falsy non-tuple label set where there are no labels; a str subclass
+    # as a label value; label sets in a list that the caller then changes.
+    assert _twice_alike([Family(g0, [(None, 1)])]).endswith(b"g0 1\n")
+    _twice_alike([Family(g1, [((Dev.ETH0,), 1)])])
+    labels = ["eth0"]
+    families = [Family(g1, [(labels, 1)])]
+    assert render_text(families).endswith(b'g1{a="eth0"} 1\n')
+    labels[0] = "eth1"
+    assert render_text(families).endswith(b'g1{a="eth1"} 1\n')
+    # An int str() refuses, after a planned render: the plain path's error.
+    _twice_alike([Family(g0, [((), 1)])])
+    with pytest.raises(ValueError, match="bad sample"):
+        render_text([Family(g0, [((), 10**5000)])])
+    # The Desc cache cleared while a body renders (a caller building Descs
+    # per scrape): no plan, the right body.
+    monkeypatch.setattr(exposition, "_CACHE_LIMIT", 1)
+    descs = [Desc(f"n{i}", GAUGE, "h") for i in range(3)]
+    families = [Family(d, [((), i)]) for i, d in enumerate(descs)]
+    assert _twice_alike(families) == reference_render(families, openmetrics=False)
+    # Samples in a generator: render_gzip takes them as render does.
+    make = lambda: [Family(g1, (((str(i),), i) for i in range(3)))]  # noqa: E731
+    assert gzip.decompress(exposition.render_gzip(render_text, make())) == render_text(make())
+
+
 def test_series_prefix_cache_follows_changed_label_sets():
     desc = Desc("node_x", COUNTER, "h", ("device",))
     first = Series(desc, (("a",), ("b",)), [1, 2])

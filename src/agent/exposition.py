@@ -311,20 +311,35 @@ def _plan_values(plan: _Plan, families: list) -> list | None:
     return values
 
 
+def _plannable(labels) -> bool:
+    # Label sets a plan may keep and later match by identity: tuples of
+    # plain str (a str subclass prints through its own __str__ on the plain
+    # path; a list could change under the plan).
+    return labels.__class__ is tuple and all(
+        lab.__class__ is tuple and all(v.__class__ is str for v in lab) for lab in labels)
+
+
 def _make_plan(families: list, cache: dict, tail: str) -> _Plan | None:
-    """The plan of families that just rendered without error (so every Desc
-    is in `cache` and every label count is right)."""
+    """The plan of families that just rendered without error, or None for
+    families it can't describe (label sets that are not tuples of str, a
+    Desc the cache has dropped since)."""
     shape, parts = [], []
     for family in families:
         desc = family.desc
-        header, template, n_labels = cache[desc]
+        entry = cache.get(desc)  # another render may have cleared the cache
+        if entry is None:
+            return None
+        header, template, n_labels = entry
         parts.append(header.replace("%", "%%"))
         if family.__class__ is Series:
             labels = family.labels
-            shape.append((desc, True, labels))
+            is_series = True
         else:
             labels = tuple(lab for lab, _ in family.samples)
-            shape.append((desc, False, labels))
+            is_series = False
+        if not _plannable(labels):
+            return None
+        shape.append((desc, is_series, labels))
         parts.append(_series_format(template, n_labels, labels))
     parts.append(tail)
     fmt = "".join(parts)
@@ -353,14 +368,16 @@ def _planned_text(families: list, cache: dict) -> str | None:
         return None
     try:
         values = _plan_values(plan, families)
+        if values is None:
+            return None
+        pieces = plan.pieces
+        out = [""] * (2 * len(pieces) - 1)
+        out[0::2] = pieces
+        out[1::2] = map(str, values)  # as `%s` does
     except (TypeError, ValueError, AttributeError):
-        return None  # a malformed family: the plain path raises its own error
-    if values is None:
+        # A malformed family, or a value str() refuses (an int past the
+        # digit limit): the plain path raises its own error.
         return None
-    pieces = plan.pieces
-    out = [""] * (2 * len(pieces) - 1)
-    out[0::2] = pieces
-    out[1::2] = map(str, values)  # as `%s` does
     return "".join(out)
 
 
@@ -374,7 +391,12 @@ def _render_planned(families: Iterable[Family], cache: dict, make_entry, tail: s
     out.append(tail)
     # A large body is never planned: judged on the rendered text (values
     # included, so a little early), before any work on a plan.
-    plan = _make_plan(families, cache, tail) if sum(map(len, out)) <= PLAN_LIMIT else None
+    plan = None
+    if sum(map(len, out)) <= PLAN_LIMIT:
+        try:
+            plan = _make_plan(families, cache, tail)
+        except (TypeError, ValueError, AttributeError):
+            plan = None  # samples the plain loop takes but a plan can't describe
     if plan is None:
         _plans.pop(key, None)
     else:
@@ -704,8 +726,13 @@ class _CompressingSink:
         return b"".join(self._out)
 
 
-def _sample_count(families: list) -> int:
-    return sum(len(f.values) if f.__class__ is Series else len(f.samples) for f in families)
+def _sample_count(families: list) -> int | None:
+    """How many samples, or None when a family's samples have no length
+    (a generator): the caller then takes the path that renders first."""
+    try:
+        return sum(len(f.values) if f.__class__ is Series else len(f.samples) for f in families)
+    except (TypeError, AttributeError):
+        return None
 
 
 def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
@@ -720,7 +747,8 @@ def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
     if text is not None:
         compressor = _compressor(len(text))
         return compressor.compress(text.encode("utf-8")) + compressor.flush()
-    if _sample_count(families) < STREAM_SAMPLES:
+    count = _sample_count(families)
+    if count is None or count < STREAM_SAMPLES:
         # A small body, through the plan when it has one, compressed in
         # one call: every compress() call allocates a 32 KiB output block,
         # and on a small host's ~7 KB body (35 families) per-family calls
