@@ -111,3 +111,15 @@ def test_missing_config_file_and_procfs_are_errors(tmp_path):
 def test_version():
     r = run_agent("--version")
     assert r.returncode == 0 and r.stdout.startswith("monitoring-agent ")
+
+
+@pytest.mark.parametrize("columns, width", [("120", 120), (" 120", 120), ("+100", 100), ("0", 80),
+                                            ("-5", 80), ("\u00b2", 80), ("wide", 80), (None, 80)])
+def test_help_width_follows_columns_as_shutil_does(monkeypatch, columns, width):
+    # stdout is not a terminal under pytest, so the fallback is 80.
+    from agent.config import _terminal_columns
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == width

@@ -11,6 +11,7 @@ import configparser
 import math
 import os
 import re
+import sys
 from typing import Callable, NamedTuple
 
 from agent import __version__
@@ -244,21 +245,27 @@ class _HelpFormatter(argparse.HelpFormatter):
     argparse makes a formatter for every add_argument, and the default one
     imports shutil for the terminal size: shutil, with the bz2, lzma and
     fnmatch it imports, is ~1 MiB of an agent's RSS that serves for weeks
-    and never prints help.  Same answer: $COLUMNS, else the terminal's
-    width, else 80; less 2, as argparse does."""
+    and never prints help.  shutil.get_terminal_size's answer: $COLUMNS if
+    it is a positive integer, else stdout's terminal width if positive,
+    else 80; less 2, as argparse does."""
 
     def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
         if width is None:
-            columns = os.environ.get("COLUMNS", "")
-            if columns.isdigit() and int(columns) > 0:
-                width = int(columns)
-            else:
-                try:
-                    width = os.get_terminal_size(1).columns
-                except OSError:  # not a terminal
-                    width = 80
-            width -= 2
+            width = _terminal_columns() - 2
         super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # no stdout, closed, not a terminal
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 def build_parser() -> argparse.ArgumentParser:
