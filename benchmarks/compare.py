@@ -95,7 +95,10 @@ class ScrapeConnection:
     def __init__(self, port: int):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+        # What was received, and how far it has been read: consumed bytes
+        # are dropped once per response, not copied away per chunk.
+        self.buf = bytearray()
+        self.pos = 0
 
     def _fill(self) -> None:
         data = self.sock.recv(262144)
@@ -104,18 +107,22 @@ class ScrapeConnection:
         self.buf += data
 
     def _line(self) -> bytes:
-        while (end := self.buf.find(b"\r\n")) < 0:
+        while (end := self.buf.find(b"\r\n", self.pos)) < 0:
             self._fill()
-        line, self.buf = self.buf[:end], self.buf[end + 2:]
+        line = bytes(self.buf[self.pos:end])
+        self.pos = end + 2
         return line
 
     def _take(self, n: int) -> bytes:
-        while len(self.buf) < n:
+        while len(self.buf) - self.pos < n:
             self._fill()
-        data, self.buf = self.buf[:n], self.buf[n:]
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
         return data
 
     def get(self, request: bytes) -> tuple[int, dict, bytes]:
+        del self.buf[:self.pos]
+        self.pos = 0
         self.sock.sendall(request)
         status = int(self._line().split(b" ", 2)[1])
         headers = {}
@@ -183,11 +190,11 @@ class Target:
             self.proc.wait(10)
 
 
-def start_agent(tree: Path, backend: str) -> Target:
+def start_agent(tree: Path, backend: str, *extra: str) -> Target:
     port = free_port()
     exe = [sys.executable, "-m", "agent"]
     return Target("agent", [*exe, "--procfs", str(tree), "--listen", f"127.0.0.1:{port}",
-                            "--backend", backend, "--log-level", "warning"], port)
+                            "--backend", backend, "--log-level", "warning", *extra], port)
 
 
 def start_node_exporter(tree: Path) -> Target | None:
@@ -257,7 +264,8 @@ def concurrent_peak(tree: Path, scrapers: int, scrapes: int, backend: str) -> tu
     """The agent's peak and final RSS (KiB) after `scrapers` connections
     have each scraped `scrapes` times, all at once."""
     import threading
-    agent = start_agent(tree, backend)
+    # Room for every scraper and the connection check_body keeps open.
+    agent = start_agent(tree, backend, "--max-connections", str(max(64, scrapers + 1)))
     errors = []
 
     def scraper():
