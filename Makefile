@@ -13,9 +13,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall (and so rebuild the C extension) whenever the build inputs change.
-$(STAMP): $(PY) pyproject.toml setup.py build.py $(wildcard csrc/*.c csrc/*.h)
+$(STAMP): $(PY) Makefile pyproject.toml setup.py build.py $(wildcard csrc/*.c csrc/*.h)
 	$(PY) -m pip install --quiet --upgrade pip setuptools cffi
 	$(PY) -m pip install --quiet --no-build-isolation -e '.[test]'
+	@# Bytecode ahead, as a wheel's install writes it: an editable install
+	@# otherwise compiles at every start where PYTHONDONTWRITEBYTECODE is set
+	@# (2 MiB more RSS, docs/BENCHMARKS.md).
+	$(PY) -m compileall -q src/agent
 	@$(PY) -c "from agent.procfs import cbackend as c; print('C extension:', 'built' if c.AVAILABLE else 'NOT available (' + c.UNAVAILABLE_REASON + '): pure-Python backend')"
 	touch $(STAMP)
 
