@@ -12,10 +12,14 @@ import math
 import os
 import re
 import sys
-from typing import Callable, NamedTuple
 
 from agent import __version__
 from agent.collectors.diskstats import DEFAULT_EXCLUDE as DEFAULT_DISK_EXCLUDE
+from agent.records import record
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
 
 DEFAULT_CONFIG = "/etc/monitoring-agent.conf"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -32,9 +36,10 @@ class ConfigError(Exception):
     """One line naming the bad flag, key or value."""
 
 
-# A NamedTuple, not a dataclass: dataclasses imports inspect, ~1 MiB of RSS
+# A named tuple, not a dataclass: dataclasses imports inspect, ~1 MiB of RSS
 # for the life of the process.
-class Config(NamedTuple):
+@record
+class Config:
     listen: str = "0.0.0.0:8080"
     procfs: str = "/proc"
     cpu_window: float = 1.0

@@ -14,7 +14,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Callable, NamedTuple
+
+from agent.records import record
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
+
 
 # Samples are kept at most this many per window: enough that the chosen
 # window is at most 1/16 longer than asked, and a bound on memory whatever
@@ -22,7 +28,8 @@ from typing import Callable, NamedTuple
 SAMPLES_PER_WINDOW = 16
 
 
-class CpuTicks(NamedTuple):
+@record
+class CpuTicks:
     """The eight fields of the aggregate cpu line that make up its total.
     guest and guest_nice are already inside user and nice, so they are not
     here: adding them would count guest time twice."""
@@ -37,7 +44,8 @@ class CpuTicks(NamedTuple):
     steal: int
 
 
-class CpuPercent(NamedTuple):
+@record
+class CpuPercent:
     usage: float
     user: float
     system: float

@@ -17,14 +17,19 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from typing import Callable, Iterable, NamedTuple
 
 from agent.metrics import COUNTER, GAUGE, Desc, Family, Series
+from agent.records import record
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable, Iterable
+
+    Renderer = Callable[[Iterable[Family]], bytes]
+
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-
-Renderer = Callable[[Iterable[Family]], bytes]
 
 _METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -249,7 +254,8 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
 PLAN_LIMIT = 64 * 1024
 
 
-class _Plan(NamedTuple):
+@record
+class _Plan:
     shape: tuple  # per family: (Desc, True and the labels tuple for a Series,
     #               or False and the label tuples of its samples)
     # The text between the values, len(values) + 1 pieces, interleaved with

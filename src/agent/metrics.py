@@ -8,15 +8,21 @@ only.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from agent.records import record
 
-Number = Union[int, float]
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Union
+
+    Number = Union[int, float]
+
 
 GAUGE = "gauge"
 COUNTER = "counter"
 
 
-class Desc(NamedTuple):
+@record
+class Desc:
     """A metric family's identity.  For a counter, `name` is the OpenMetrics
     family name, without `_total`; its samples are named `name + "_total"`."""
 
@@ -26,7 +32,8 @@ class Desc(NamedTuple):
     label_names: tuple[str, ...] = ()
 
 
-class Family(NamedTuple):
+@record
+class Family:
     desc: Desc
     # (label values in desc.label_names order, value); ints are rendered
     # exactly, floats as the shortest repr that round-trips.
@@ -43,7 +50,8 @@ def counter(name: str, help: str, labels: tuple[str, ...] = ()) -> Desc:
     return Desc(name, COUNTER, help, labels)
 
 
-class Series(NamedTuple):
+@record
+class Series:
     """A family in columns, for per-device rows: `labels` holds one tuple of
     label values per sample and `values` the numbers, in the same order.
 

@@ -28,10 +28,13 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Callable
 
 from agent import metrics, push_formats
 from agent.metrics import Family
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
 
 PUSH_SENT = metrics.counter("agent_push_sent", "Points the push target accepted.", ("target",))
 PUSH_DROPPED = metrics.counter(

@@ -5,6 +5,10 @@ Pure functions, no I/O: the pusher (push.py) stamps the time, encodes once
 per format and queues the entries.  Every protocol gets the same points
 from the same families:
 
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator
+
 - the point's name is the Prometheus sample name: a gauge's family name, a
   counter's family name + `_total` (Influx instead puts `_total` in the
   field name, so VictoriaMetrics rebuilds the same name);
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Iterator
 
 from agent.metrics import COUNTER
 

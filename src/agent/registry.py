@@ -13,12 +13,15 @@ import logging
 import os
 import threading
 import time
-from typing import Callable
 
 from agent import __version__, metrics
 from agent.metrics import Family
 from agent.procfs.layout import ParseError
 from agent.procfs.reader import is_proc_mount
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
 
 SOURCE_DURATION = metrics.gauge(
     "agent_source_duration_seconds", "Time the last collection of this /proc source took.", ("source",))

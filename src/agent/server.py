@@ -63,11 +63,15 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, NamedTuple
 
 from agent import __version__, metrics
 from agent.exposition import choose_encoder, choose_gzip, render_gzip
 from agent.metrics import Family
+from agent.records import record
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 # The default of Settings.max_header_bytes.
 MAX_HEAD_BYTES = 8192
@@ -167,7 +171,8 @@ def _http_date() -> str:
     return cached[1]
 
 
-class Settings(NamedTuple):
+@record
+class Settings:
     """What a reload may change without rebinding.  The access-control
     objects are duck-typed so that this module imports nothing for them."""
 
@@ -184,7 +189,8 @@ class Settings(NamedTuple):
     tls: Any = None      # .wrap(sock) -> TLS socket, .handshake(sock, deadline); None: plain HTTP
 
 
-class _Request(NamedTuple):
+@record
+class _Request:
     method: str
     path: str
     minor: int  # HTTP/1.<minor>

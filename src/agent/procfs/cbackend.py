@@ -14,10 +14,13 @@ other side effect.
 from __future__ import annotations
 
 import os
-from typing import Callable
 
 from agent.procfs import layout
 from agent.procfs.layout import ParseError
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
 
 try:
     from agent import _agent_c

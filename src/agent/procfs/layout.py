@@ -8,7 +8,9 @@ every size and offset against cffi's view of the C header.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+
+from agent.records import record
+
 
 ABI_VERSION = 4
 NAME_MAX = 64
@@ -53,7 +55,8 @@ class ParseError(Exception):
         return hash((self.code, self.line))
 
 
-class Stat(NamedTuple):
+@record
+class Stat:
     present: int
     cpu_user: int
     cpu_nice: int
@@ -73,7 +76,8 @@ class Stat(NamedTuple):
     cpu_count: int
 
 
-class Meminfo(NamedTuple):
+@record
+class Meminfo:
     present: int
     mem_total_kb: int
     mem_free_kb: int
@@ -95,7 +99,8 @@ class Meminfo(NamedTuple):
     sunreclaim_kb: int
 
 
-class DiskStats(NamedTuple):
+@record
+class DiskStats:
     present: int
     major: int
     minor: int
@@ -124,7 +129,8 @@ class DiskStats(NamedTuple):
         return self.name_raw[:self.name_len]
 
 
-class NetDev(NamedTuple):
+@record
+class NetDev:
     present: int
     rx_bytes: int
     rx_packets: int
@@ -150,7 +156,8 @@ class NetDev(NamedTuple):
         return self.name_raw[:self.name_len]
 
 
-class LoadAvg(NamedTuple):
+@record
+class LoadAvg:
     present: int
     load1: float
     load5: float
@@ -160,7 +167,8 @@ class LoadAvg(NamedTuple):
     last_pid: int
 
 
-class Uptime(NamedTuple):
+@record
+class Uptime:
     present: int
     uptime_seconds: float
     idle_seconds: float

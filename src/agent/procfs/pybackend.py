@@ -6,7 +6,6 @@ is absent or its ABI does not match, or when forced by the environment.
 
 from __future__ import annotations
 
-from typing import Callable
 
 from .diskstats import parse_diskstats
 from .loadavg import parse_loadavg
@@ -15,6 +14,10 @@ from .netdev import parse_netdev
 from .reader import read_fd
 from .stat import parse_stat
 from .uptime import parse_uptime
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
 
 AVAILABLE = True
 UNAVAILABLE_REASON = ""
