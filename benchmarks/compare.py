@@ -202,7 +202,7 @@ def agent_command() -> list[str]:
     import compileall
 
     import agent
-    compileall.compile_dir(os.path.dirname(agent.__file__), quiet=1)
+    compileall.compile_dir(os.path.dirname(agent.__file__), quiet=1, force=True)
     script = Path(sys.executable).with_name("monitoring-agent")
     return [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
 
