@@ -15,7 +15,7 @@ import threading
 import time
 
 from agent import __version__, metrics
-from agent.metrics import Family
+from agent.metrics import Family, Series
 from agent.procfs.layout import ParseError
 from agent.procfs.reader import is_proc_mount
 
@@ -111,6 +111,9 @@ class Registry:
             SourceState(c, os.path.join(procfs_root, c.relpath), backend.make_loader(c.source))
             for c in collectors
         ]
+        # Every source is listed at every scrape, failed or not: one tuple
+        # of label sets for the life of the registry.
+        self._source_labels = tuple(s.labels for s in self._sources)
         self._build_info = Family(BUILD_INFO, [((__version__, backend_name), 1)])
         self._cond = threading.Condition()
         self._collecting = False
@@ -187,10 +190,10 @@ class Registry:
                 s.last_success = now
                 out += families
             s.duration = (clock() - start) / 1e9
-            durations.append((s.labels, s.duration))
-            successes.append((s.labels, 1 if s.ok else 0))
-        out.append(Family(SOURCE_DURATION, durations))
-        out.append(Family(SOURCE_SUCCESS, successes))
+            durations.append(s.duration)
+            successes.append(1 if s.ok else 0)
+        out.append(Series(SOURCE_DURATION, self._source_labels, durations))
+        out.append(Series(SOURCE_SUCCESS, self._source_labels, successes))
         out.append(self._build_info)
         out.extend(self._process_families())
         self.last_collection = time.time()

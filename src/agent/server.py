@@ -66,7 +66,7 @@ import time
 
 from agent import __version__, metrics
 from agent.exposition import choose_encoder, choose_gzip, render_gzip
-from agent.metrics import Family
+from agent.metrics import Family, Series
 from agent.records import record
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
@@ -113,6 +113,9 @@ _STATUS_REJECT_REASON = {408: "header_timeout", 414: "header_too_large", 431: "h
 
 HTTP_REJECTED = metrics.counter(
     "agent_http_rejected", "Connections and requests the HTTP server refused, by reason.", ("reason",))
+# One label tuple per reason for the life of the process, in the order of
+# the counts' dict: the render plan matches them by identity.
+_REJECTED_LABELS = tuple((reason,) for reason in REJECT_REASONS)
 HTTP_CONNECTIONS_OPEN = metrics.gauge(
     "agent_http_connections_open", "HTTP connections open, the scrape's own included.")
 
@@ -396,9 +399,10 @@ class Server:
 
     def metric_families(self) -> list[Family]:
         """The server's own families, appended to every scrape."""
-        rejected = [((reason,), count) for reason, count in self.rejected().items()]
+        with self._stats_lock:
+            counts = list(self._rejected.values())  # REJECT_REASONS order: dict.fromkeys
         return [Family(HTTP_CONNECTIONS_OPEN, [((), self.connections_open())]),
-                Family(HTTP_REJECTED, rejected)]
+                Series(HTTP_REJECTED, _REJECTED_LABELS, counts)]
 
     # --- acceptor -------------------------------------------------------
 
