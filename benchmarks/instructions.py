@@ -15,7 +15,13 @@ loopback TCP) is not counted.
 Layers: collect (read, parse and convert every source, with the agent's own
 metrics), render (OpenMetrics text), render_gzip (text and gzip, as a
 Prometheus scrape asks), scrape (the agent process answering GET /metrics
-over one keep-alive connection on 127.0.0.1, request to response).
+over one keep-alive connection on 127.0.0.1, request to response).  The
+pieces of collect: load:SOURCE (the backend's loader on the open file: pread
+and parse), families:SOURCE (the collector on the loaded bytes), own (the
+agent's process families), for SOURCE one of stat, meminfo, diskstats,
+netdev, loadavg, uptime:
+
+    python benchmarks/instructions.py --layers families:diskstats,load:diskstats,own
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAYERS = ("collect", "render", "render_gzip", "scrape")
+SOURCES = ("stat", "meminfo", "diskstats", "netdev", "loadavg", "uptime")
+PIECES = (*(f"load:{s}" for s in SOURCES), *(f"families:{s}" for s in SOURCES), "own")
 ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 WARMUP = 20
 
@@ -51,11 +59,18 @@ def _layer(name: str, tree: str, n: int) -> None:
     registry = build_registry(Config(procfs=tree, backend="c"), log)
     render, _ = exposition.choose_encoder(ACCEPT)
     families = registry.collect()
-    step = {
+    steps = {
         "collect": registry.collect,
         "render": lambda: render(families),
         "render_gzip": lambda: exposition.render_gzip(render, families),
-    }[name]
+        "own": registry._process_families,
+    }
+    for s in registry.sources:
+        fd = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC)
+        data = s.loader(fd)
+        steps[f"load:{s.collector.source}"] = lambda s=s, fd=fd: s.loader(fd)
+        steps[f"families:{s.collector.source}"] = lambda s=s, data=data: s.collector.families(data)
+    step = steps[name]
     for _ in range(WARMUP):
         step()
     for _ in range(n):
@@ -130,8 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--tree", default="/proc")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--layers", default="collect,render,render_gzip",
-                   help=f"comma-separated, of {', '.join(LAYERS)}")
-    p.add_argument("--run", choices=LAYERS[:3], help=argparse.SUPPRESS)  # inside callgrind
+                   help=f"comma-separated, of {', '.join(LAYERS + PIECES)}")
+    p.add_argument("--run", choices=LAYERS[:3] + PIECES, help=argparse.SUPPRESS)  # inside callgrind
     args = p.parse_args(argv)
     if args.run:
         _layer(args.run, args.tree, args.iterations)
@@ -141,10 +156,10 @@ def main(argv=None) -> int:
         return 1
     layers = [x for x in args.layers.split(",") if x]
     for layer in layers:
-        if layer not in LAYERS:
+        if layer not in LAYERS + PIECES:
             p.error(f"unknown layer {layer!r}")
     for layer in layers:
-        print(f"{layer:12s} {measure(layer, args.tree, args.iterations):12,.0f} instructions per iteration "
+        print(f"{layer:18s} {measure(layer, args.tree, args.iterations):12,.0f} instructions per iteration "
               f"({args.tree}, {args.iterations} iterations)", flush=True)
     return 0
 
