@@ -5,10 +5,6 @@ Pure functions, no I/O: the pusher (push.py) stamps the time, encodes once
 per format and queues the entries.  Every protocol gets the same points
 from the same families:
 
-TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
-if TYPE_CHECKING:
-    from typing import Iterable, Iterator
-
 - the point's name is the Prometheus sample name: a gauge's family name, a
   counter's family name + `_total` (Influx instead puts `_total` in the
   field name, so VictoriaMetrics rebuilds the same name);
@@ -28,6 +24,10 @@ import math
 import re
 
 from agent.metrics import COUNTER
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator
 
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
