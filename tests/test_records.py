@@ -67,3 +67,30 @@ def test_inheritance_is_refused():
         @record
         class Child(Base):
             a: int
+
+
+def test_names_the_tuple_defines_are_refused():
+    with pytest.raises(TypeError, match="may not define _replace"):
+        @record
+        class Bad:
+            a: int
+
+            def _replace(self, **kw):
+                return self
+
+
+def test_methods_using_super_are_refused_at_definition():
+    with pytest.raises(TypeError, match="super"):
+        @record
+        class Bad:
+            a: int
+
+            def __repr__(self):
+                return super().__repr__()
+
+
+def test_a_class_without_annotated_fields_is_refused():
+    with pytest.raises(TypeError, match="annotated fields"):
+        @record
+        class Empty:
+            a = 1

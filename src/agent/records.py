@@ -17,13 +17,25 @@ from collections import namedtuple
 # Set by the namespace, not by the class body: never copied to the tuple.
 _NAMESPACE_ONLY = frozenset({"__annotations__", "__dict__", "__weakref__", "__module__",
                              "__qualname__", "__doc__"})
+# What the named tuple itself defines, which a class body may not replace
+# (typing.NamedTuple refuses the same names).
+_PROHIBITED = frozenset({"__new__", "__init__", "__slots__", "__getnewargs__", "_fields",
+                         "_field_defaults", "_make", "_replace", "_asdict", "_source"})
 
 
 def record(cls: type) -> type:
     """The named tuple of `cls`'s annotated fields, in order, with their
     defaults (which, as in any named tuple, must all come last)."""
     namespace = cls.__dict__
+    # Present in the class's own dict under `from __future__ import
+    # annotations` (and before Python 3.14 in any case); without it a
+    # record would silently have no fields.
     fields = tuple(namespace.get("__annotations__", {}))
+    if not fields:
+        raise TypeError(f"{cls.__name__}: a record needs annotated fields "
+                        "(and its module `from __future__ import annotations`)")
+    for name in _PROHIBITED.intersection(namespace):
+        raise TypeError(f"{cls.__name__}: a record may not define {name}")
     defaults = []
     for name in fields:
         if name in namespace:
@@ -35,6 +47,11 @@ def record(cls: type) -> type:
     tuple_class = namedtuple(cls.__name__, fields, defaults=defaults, module=cls.__module__)
     for name, value in namespace.items():
         if name not in _NAMESPACE_ONLY and name not in fields:
+            code = getattr(getattr(value, "fget", value), "__code__", None)
+            if code is not None and "__class__" in code.co_freevars:
+                # super() and __class__ would name the class body, which is
+                # not the tuple's class: refused here, not at the first call.
+                raise TypeError(f"{cls.__name__}.{name}: a record's methods may not use super() or __class__")
             setattr(tuple_class, name, value)
     tuple_class.__qualname__ = cls.__qualname__
     if cls.__doc__ is not None:
