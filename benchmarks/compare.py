@@ -202,9 +202,19 @@ def agent_command() -> list[str]:
     import compileall
 
     import agent
-    compileall.compile_dir(os.path.dirname(agent.__file__), quiet=1, force=True)
+    package = os.path.dirname(agent.__file__)
+    if os.access(package, os.W_OK):
+        # force: a source rewritten within the second its .pyc was written
+        # passes the mtime check with the stale bytecode.
+        if not compileall.compile_dir(package, quiet=2, force=True):
+            raise RuntimeError(f"could not compile the agent's bytecode in {package}")
+    else:
+        print(f"note: {package} is not writable: the agent runs on the bytecode installed with it")
     script = Path(sys.executable).with_name("monitoring-agent")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+    if script.exists():
+        return [str(script)]
+    print(f"note: no {script}: the agent runs as `python -m agent` (runpy: a little more RSS)")
+    return [sys.executable, "-m", "agent"]
 
 
 def start_agent(tree: Path, backend: str, *extra: str) -> Target:
