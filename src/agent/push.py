@@ -27,10 +27,10 @@ import socket
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
 
 from agent import metrics, push_formats
 from agent.metrics import Family
+from agent.records import record
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class PushError(ValueError):
     """A bad --push URL: one line naming it."""
 
 
-@dataclass(frozen=True)
+@record
 class PushTarget:
     scheme: str  # influx, influx+udp, graphite, statsd
     host: str
