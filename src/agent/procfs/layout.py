@@ -1,7 +1,7 @@
 """The packed struct layouts that both backends fill, mirrored from csrc/agent_api.h.
 
 Each parser, C or Python, turns a /proc file's bytes into these exact bytes;
-one decoder (below) turns them into NamedTuples.  tests/test_layout.py checks
+one decoder (below) turns them into named tuples.  tests/test_layout.py checks
 every size and offset against cffi's view of the C header.
 """
 
