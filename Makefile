@@ -39,7 +39,7 @@ bench-smoke: $(STAMP)
 
 bench: $(STAMP)
 	mkdir -p .benchmarks
-	$(PY) -m pytest benchmarks --benchmark-only -s --benchmark-columns=min,median,mean,rounds \
+	$(PY) -m pytest benchmarks --benchmark-only --soak -s --benchmark-columns=min,median,mean,rounds \
 		--benchmark-sort=name --benchmark-json=.benchmarks/latest.json
 	$(PY) benchmarks/report.py .benchmarks/latest.json
 

@@ -2,7 +2,7 @@
 smoke run) while it is sent a SIGHUP every 2.5 s, on this machine's /proc.
 Resident memory must stay flat and no scrape may fail.
 
-    make bench   # or: .venv/bin/python -m pytest benchmarks/test_soak.py --benchmark-only -s
+    make bench   # or: .venv/bin/pytest --benchmark-only --soak -k soak -s
 
 As a script, the scrapes and the reloads can be run apart, to tell which
 one moves the memory (docs/BENCHMARKS.md, Soak):
@@ -18,6 +18,8 @@ import os
 import signal
 import sys
 import time
+
+import pytest
 
 if __name__ == "__main__":  # as a script: the tests' helpers, as conftest.py adds them
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
@@ -86,6 +88,7 @@ def soak(seconds: float, tmp_path, scrape_interval: float = SCRAPE_INTERVAL,
                 rss_kib=rss, seconds=seconds)
 
 
+@pytest.mark.soak
 def test_soak_memory_flat_through_reloads(benchmark, tmp_path):
     seconds = 5.0 if benchmark.disabled else 60.0
     result = benchmark.pedantic(soak, args=(seconds, tmp_path), rounds=1, iterations=1)

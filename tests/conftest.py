@@ -5,14 +5,9 @@ AGENT_TEST_BACKENDS=c or =python narrows the run to one backend."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from backends import BACKENDS, load_backend  # noqa: F401  (re-exported)
-
-FIXTURES = Path(__file__).parent / "fixtures"
-PROCFS_TREES = FIXTURES / "procfs"
+from backends import BACKENDS, load_backend
 
 
 @pytest.fixture(params=BACKENDS)
@@ -26,7 +21,3 @@ def backend_name(request):
     """The backend's name ('c' or 'python'), for tests that start the agent."""
     load_backend(request.param)
     return request.param
-
-
-def procfs_trees():
-    return sorted(p for p in PROCFS_TREES.iterdir() if p.is_dir()) if PROCFS_TREES.is_dir() else []

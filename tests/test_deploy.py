@@ -42,7 +42,7 @@ from agent import __version__
 from agent.config import Config, build_parser, load, parse_listen
 from agentproc import AgentProcess
 from backends import load_backend
-from conftest import PROCFS_TREES
+from trees import PROCFS_TREES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentproc import AgentProcess
-from conftest import procfs_trees
+from trees import procfs_trees
 from exposition_parse import parse_samples
 from reference import expected_samples
 
@@ -77,7 +77,7 @@ def without_self_metrics(text: str) -> str:
 @pytest.mark.parametrize("tree", ALL_TREES, ids=[t.name for t in ALL_TREES])
 @pytest.mark.parametrize("fmt", ["prometheus", "openmetrics"])
 def test_both_backends_render_the_same_bytes(tree, fmt):
-    from conftest import load_backend
+    from backends import load_backend
     load_backend("c")
     c = run_once(tree, "c", "--format", fmt)
     py = run_once(tree, "python", "--format", fmt)

@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from agent.procfs import layout as L
-from conftest import load_backend
+from backends import load_backend
 
 # struct name, its struct.Struct, its NamedTuple, its enum prefix, its bit map
 SOURCES = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import procfs_trees
+from trees import procfs_trees
 from reference import expected_samples
 
 ROOT = Path(__file__).resolve().parent.parent

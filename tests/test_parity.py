@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.procfs import layout as L
-from conftest import load_backend, procfs_trees
+from backends import load_backend
+from trees import procfs_trees
 
 SOURCES = {"stat": "stat", "meminfo": "meminfo", "diskstats": "diskstats",
            "net/dev": "netdev", "loadavg": "loadavg", "uptime": "uptime"}

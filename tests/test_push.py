@@ -27,7 +27,7 @@ from agent.cli import build_registry
 from agent.config import Config
 from agent.metrics import Family, Series
 from agent.push import PushError, PushTarget, Pusher, packed, parse_push_url
-from conftest import PROCFS_TREES
+from trees import PROCFS_TREES
 from test_e2e import NETDEV_HEADER, copy_tree, netdev_line, write_in_place
 
 VICTORIA = shutil.which("victoria-metrics")

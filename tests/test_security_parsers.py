@@ -19,7 +19,8 @@ from agent.cli import build_registry
 from agent.config import Config
 from agent.exposition import render_openmetrics, render_text
 from agent.procfs import layout
-from conftest import PROCFS_TREES, load_backend
+from backends import load_backend
+from trees import PROCFS_TREES
 from exposition_parse import parse_samples
 from test_e2e import NETDEV_HEADER, copy_tree, netdev_line
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from agent.procfs import layout as L
-from conftest import procfs_trees
+from trees import procfs_trees
 
 BIG = str(2**64).encode()
 ALL_BITS = 0b11
