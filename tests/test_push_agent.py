@@ -68,3 +68,41 @@ def test_bad_push_url_is_a_one_line_start_up_error(tmp_path):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "--push" in lines[0] and "ftp" in lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def push_counters(agent: AgentProcess) -> tuple[int, int]:
+    samples = parse_samples(agent.metrics_text())
+    queue = [v for k, v in samples.items() if k[0] == "agent_push_queue_length"]
+    dropped = [v for k, v in samples.items() if k[0] == "agent_push_dropped_total"]
+    # Absent for a moment while a reload starts the pusher anew.
+    return (int(float(queue[0])), int(float(dropped[0]))) if queue and dropped else (0, 0)
+
+
+def test_push_buffer_limit_bounds_what_an_outage_keeps(tmp_path):
+    """docs/PUSH.md tells the user to size the buffer for the outage to
+    bridge: push-buffer-limit in the file caps the points kept for a dead
+    receiver, the oldest dropped and counted past it; a reload resizes it."""
+    tree = copy_tree(Path("/proc"), tmp_path / "proc")
+    conf = tmp_path / "agent.conf"
+    target = f"graphite://127.0.0.1:{closed_port()}"
+    conf.write_text(f"[agent]\nprocfs = {tree}\npush = {target}\npush-interval = 0.1\npush-buffer-limit = 150\n")
+    with AgentProcess("--config", str(conf)) as agent:
+        deadline = time.monotonic() + 15
+        while (counters := push_counters(agent))[1] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        queue, dropped = counters
+        # Each collection is about 60 points: the third is past 150.
+        assert dropped > 0 and queue == 150
+        conf.write_text(conf.read_text().replace("push-buffer-limit = 150", "push-buffer-limit = 400"))
+        agent.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while (counters := push_counters(agent))[0] <= 150 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert 150 < counters[0] <= 400
+    assert "Traceback" not in agent.log()

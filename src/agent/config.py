@@ -69,6 +69,7 @@ class Config:
     # Push mode (docs/PUSH.md): URLs separated by spaces, and the interval.
     push: str = ""
     push_interval: float = 10.0
+    push_buffer_limit: int = 10_000
     # Flags only (not config-file keys):
     config: str | None = None
     once: bool = False
@@ -85,7 +86,7 @@ FILE_KEYS = ("listen", "procfs", "cpu_window", "backend", "disk_include", "disk_
              "tls_cert", "tls_key", "tls_client_ca", "tls_client_auth", "tls_min_version",
              "auth_token_file", "allow", "health_requires_auth",
              "max_connections", "header_timeout", "max_header_bytes", "keepalive_timeout",
-             "push", "push_interval")
+             "push", "push_interval", "push_buffer_limit")
 FLAGS_ONLY = ("config", "once", "format", "daemon")
 # The PID file --daemon writes when none is configured.
 DAEMON_PIDFILE = "/run/monitoring-agent.pid"
@@ -93,8 +94,10 @@ DAEMON_PIDFILE = "/run/monitoring-agent.pid"
 
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ValueError(f"expected HOST:PORT (e.g. 0.0.0.0:8080 or [::1]:8080), got {value!r}")
+    if int(port) > 65535:
+        raise ValueError(f"port {int(port)} out of range (0 to 65535; 0 picks a free one), got {value!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
@@ -224,6 +227,10 @@ VALIDATORS: dict[str, Callable[[str], object]] = {
     "format": _choice(FORMATS),
     "push": _push,
     "push_interval": _seconds(0, 86400),
+    # Points waiting per push target, ~200 bytes each: 10,000 is ~2 MiB and
+    # bridges 79 minutes of outage at 30 s and 63 points a collection
+    # (docs/PUSH.md); the bound keeps a typo from reserving gigabytes.
+    "push_buffer_limit": _integer(1, 1_000_000),
     "tls_cert": _path,
     "tls_key": _path,
     "tls_client_ca": _path,
@@ -321,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also send every collection to influx://, influx+udp://, graphite:// or statsd:// "
                            "HOST:PORT (repeatable)")
     push.add_argument("--push-interval", metavar="SECONDS", help="seconds between pushes (default 10)")
+    push.add_argument("--push-buffer-limit", metavar="POINTS",
+                      help="points kept per target while its receiver is down; the oldest go first "
+                           "past it (default 10000, ~2 MiB)")
     p.add_argument("--version", action="version", version=f"monitoring-agent {__version__}")
     return p
 
@@ -337,12 +347,18 @@ def read_file(path: str) -> dict[str, str]:
     cp = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
     try:
         with open(path, encoding="utf-8") as f:
-            cp.read_file(f)
+            text = f.read()
+        cp.read_string(text, source=path)
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
     except configparser.MissingSectionHeaderError as exc:
         raise ConfigError(f"config file {path}: line {exc.lineno}: key outside a section "
                           f"(expected [agent] first)") from None
+    except configparser.DuplicateOptionError as exc:
+        raise ConfigError(f"config file {path}: line {exc.lineno}: key {exc.option!r} given twice "
+                          f"in [{exc.section}]") from None
+    except configparser.DuplicateSectionError as exc:
+        raise ConfigError(f"config file {path}: line {exc.lineno}: section [{exc.section}] given twice") from None
     except configparser.ParsingError as exc:
         lineno, line = exc.errors[0]
         raise ConfigError(f"config file {path}: line {lineno}: cannot parse {line.strip()!r} "
@@ -360,18 +376,61 @@ def read_file(path: str) -> dict[str, str]:
         name = key.replace("-", "_")
         if name not in FILE_KEYS:
             raise ConfigError(f"config file {path}: unknown key {key!r}")
+        if name in out:  # net-exclude and net_exclude: one key to the agent, two to configparser
+            raise ConfigError(f"config file {path}: line {_second_line_of(text, name)}: "
+                              f"key {name!r} given twice in [agent]")
         out[name] = value.strip()
     return out
 
 
-def _check_tls(values: dict[str, object]) -> None:
-    cert, key, client_ca = (values.get(k, "") for k in ("tls_cert", "tls_key", "tls_client_ca"))
-    if cert and not key:
-        raise ConfigError("tls_key: required with tls_cert")
-    if key and not cert:
-        raise ConfigError("tls_cert: required with tls_key")
-    if client_ca and not cert:
-        raise ConfigError("tls_cert: required with tls_client_ca (mutual TLS needs TLS)")
+def _second_line_of(text: str, name: str) -> int:
+    """The line that gives `name` a second time, dashes and underscores
+    alike (configparser keeps no line numbers of keys)."""
+    seen = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        key = re.match(r"\s*([^=:\s#;\[][^=:]*?)\s*[=:]", line)
+        if key and key.group(1).lower().replace("-", "_") == name:
+            seen += 1
+            if seen == 2:
+                return lineno
+    raise AssertionError(f"{name} is not given twice")
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _require(values: dict[str, object], where: dict[str, str], needed: str, by: str, why: str = "") -> None:
+    """`needed` must be set when `by` is, said in the words the user wrote
+    `by` in: flags as flags, a file's keys as keys of that file."""
+    if not values.get(by) or values.get(needed):
+        return
+    origin = where[by]
+    if origin.startswith("--"):
+        raise ConfigError(f"{_flag(needed)}: required with {origin}{why}")
+    file_part = origin.rsplit(": ", 1)[0]
+    raise ConfigError(f"{file_part}: {needed}: required with {by}{why}")
+
+
+def _check_combinations(values: dict[str, object], where: dict[str, str]) -> None:
+    _require(values, where, "tls_key", "tls_cert")
+    _require(values, where, "tls_cert", "tls_key")
+    _require(values, where, "tls_cert", "tls_client_ca", " (mutual TLS needs TLS)")
+    if values.get("once") and values.get("daemon"):
+        raise ConfigError("--daemon: cannot be combined with --once, which prints one exposition and exits")
+    if "format" in values and not values.get("once"):
+        raise ConfigError("--format: only with --once (a scrape picks its format by its Accept header)")
+    if values.get("daemon"):
+        # A daemon's stderr is /dev/null: its log goes where a person can read it.
+        from agent.logs import LogTargetError, daemon_log_target
+        if "log_target" not in values:
+            try:
+                values["log_target"] = daemon_log_target()
+            except LogTargetError as exc:
+                raise ConfigError(f"--daemon: {exc}") from None
+        elif values["log_target"] == "stderr":
+            raise ConfigError(f"{where['log_target']} stderr: --daemon sends stderr to /dev/null; "
+                              "use syslog or journald (the default with --daemon is whichever runs)")
 
 
 # Values that name files: made absolute against the directory the agent was
@@ -392,22 +451,25 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
     if path is None and os.path.exists(default_config):
         path = default_config
     values: dict[str, object] = {}
+    where: dict[str, str] = {}  # each value's origin, as error messages name it
     if path is not None:
         for key, raw in read_file(path).items():
-            values[key] = _validate(key, raw, f"config file {path}: {key}")
+            where[key] = f"config file {path}: {key}"
+            values[key] = _validate(key, raw, where[key])
     for key, raw in args.items():
         if key == "config":
             continue
         if key == "push":
             raw = " ".join(raw)  # --push is repeatable
-        values[key] = raw if key in ("once", "daemon") else _validate(key, raw, "--" + key.replace("_", "-"))
+        where[key] = _flag(key)
+        values[key] = raw if key in ("once", "daemon") else _validate(key, raw, where[key])
     # As node_exporter does: choosing which disks to include replaces the
     # default exclusion, unless an exclusion is also given.
     if values.get("disk_include") and "disk_exclude" not in values:
         values["disk_exclude"] = ""
     if values.get("daemon") and not values.get("pidfile"):
         values["pidfile"] = DAEMON_PIDFILE
-    _check_tls(values)
+    _check_combinations(values, where)
     for key in PATH_KEYS:
         if values.get(key):
             values[key] = os.path.normpath(os.path.join(base_dir, values[key]))

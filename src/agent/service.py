@@ -66,7 +66,7 @@ class Service:
         # The pusher collects through the registry in force, shared with
         # scrapes; its own counters go to scrapes only.
         pusher = Pusher(targets, config.push_interval, lambda: self.registry.collect(),
-                        _socket.gethostname(), self.log)
+                        _socket.gethostname(), self.log, buffer_limit=config.push_buffer_limit)
         pusher.start()
         self.pusher = pusher
 
@@ -209,7 +209,8 @@ class Service:
                 old_server.shutdown(DRAIN_SECONDS)
                 if old_thread is not None:
                     old_thread.join(DRAIN_SECONDS)
-            if (new.push, new.push_interval) != (old.push, old.push_interval):
+            if (new.push, new.push_interval, new.push_buffer_limit) != \
+                    (old.push, old.push_interval, old.push_buffer_limit):
                 self.stop_pusher()
                 self.start_pusher(new)
             if new.pidfile != old.pidfile:
