@@ -271,11 +271,11 @@ def test_sigterm_exits_zero(live_tree):
     assert "stopped" in agent.log()
 
 
-def test_busy_port_is_one_line_and_nonzero(live_tree):
+def test_busy_port_is_one_line_and_exit_2(live_tree):
     with AgentProcess("--procfs", str(live_tree)) as agent:
         r = subprocess.run([sys.executable, "-m", "agent", "--procfs", str(live_tree),
                             "--listen", f"127.0.0.1:{agent.port}"],
                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    assert r.returncode == 1
-    errors = [line for line in r.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and "--listen" in errors[0] and "Traceback" not in r.stderr
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("monitoring-agent: error: --listen") and "Address already in use" in r.stderr

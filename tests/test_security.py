@@ -302,7 +302,7 @@ def test_self_metrics_start_at_zero_for_every_reason(start):
     (["--header-timeout", "inf"], "header-timeout"),
     (["--max-header-bytes", "100"], "max-header-bytes"),
     (["--keepalive-timeout", "-1"], "keepalive-timeout"),
-    (["--tls-key", "/k.pem"], "tls_cert"),
+    (["--tls-key", "/k.pem"], "--tls-cert: required with --tls-key"),
 ])
 def test_bad_access_and_limit_values_are_one_line_and_exit_2(args, name):
     with pytest.raises(ConfigError, match=name.replace("-", "[-_]")):

@@ -57,24 +57,38 @@ def agent_cmd(*args):
     return [sys.executable, "-m", "agent", *args]
 
 
-def test_daemon_pidfile_reload_and_stop(tmp_path, tree, backend_name):
+@pytest.fixture
+def syslog(tmp_path):
+    """A syslog socket of the test's, which a daemon logs to by default."""
+    sock = NotifySocket(tmp_path / "log.sock")
+    sock.env = dict(os.environ, MONITORING_AGENT_SYSLOG_SOCKET=str(sock.path))
+    yield sock
+    sock.close()
+
+
+def test_daemon_pidfile_reload_and_stop(tmp_path, tree, backend_name, syslog):
     port = free_port()
     conf = tmp_path / "agent.conf"
     conf.write_text(f"[agent]\nlisten = 127.0.0.1:{port}\nprocfs = {tree}\nnet-exclude = ^lo$\n"
                     f"backend = {backend_name}\n")
     pidfile = tmp_path / "agent.pid"
     start = subprocess.run(agent_cmd("--config", str(conf), "--daemon", "--pidfile", str(pidfile)),
-                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, env=syslog.env)
     assert start.returncode == 0, start.stderr
+    assert start.stderr == ""
     pid = int(pidfile.read_text())
     try:
         assert alive(pid) and pid != os.getpid()
+        # With stderr on /dev/null, the daemon's log goes to syslog by default.
+        message = syslog.next()
+        assert message.startswith(f"<30>monitoring-agent[{pid}]: serving on 127.0.0.1:{port}"), message
         assert interfaces(port) == {"eth0"}
 
         second = subprocess.run(agent_cmd("--config", str(conf), "--daemon", "--pidfile", str(pidfile),
                                           "--listen", f"127.0.0.1:{free_port()}"),
-                                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-        assert second.returncode == 1
+                                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                                env=syslog.env)
+        assert second.returncode == 2
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and "another instance is running" in lines[0] and str(pid) in lines[0]
 
@@ -82,24 +96,31 @@ def test_daemon_pidfile_reload_and_stop(tmp_path, tree, backend_name):
         os.kill(pid, signal.SIGHUP)
         assert wait_for(lambda: interfaces(port) == {"lo"})
         assert int(pidfile.read_text()) == pid
+        assert "reloaded configuration" in syslog.next()
+        # A refused reload is told too, not lost in /dev/null.
+        conf.write_text(conf.read_text().replace("net-exclude = ^eth", "net-exclude = ("))
+        os.kill(pid, signal.SIGHUP)
+        message = syslog.next()
+        assert message.startswith("<27>") and "reload refused" in message and "net_exclude" in message
     finally:
         os.kill(pid, signal.SIGTERM)
     assert wait_for(lambda: not alive(pid))
     assert not pidfile.exists()
+    assert syslog.next() == f"<30>monitoring-agent[{pid}]: stopped on SIGTERM\0"  # syslog(3)'s NUL
 
 
-def test_start_errors_reach_the_terminal_before_detaching(tmp_path, tree):
+def test_start_errors_reach_the_terminal_before_detaching(tmp_path, tree, syslog):
     r = subprocess.run(agent_cmd("--daemon", "--pidfile", str(tmp_path / "p.pid"), "--procfs", str(tree),
                                  "--cpu-window", "-1"),
-                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, env=syslog.env)
     assert r.returncode == 2 and "--cpu-window" in r.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         r = subprocess.run(agent_cmd("--daemon", "--pidfile", str(tmp_path / "p.pid"), "--procfs", str(tree),
                                      "--listen", f"127.0.0.1:{busy.getsockname()[1]}"),
-                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    assert r.returncode == 1 and "--listen" in r.stderr
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, env=syslog.env)
+    assert r.returncode == 2 and "--listen" in r.stderr
     assert not (tmp_path / "p.pid").exists()
 
 
@@ -262,7 +283,7 @@ def test_missing_log_socket_is_a_start_up_error(tmp_path, tree):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_daemon_keeps_relative_paths_working(tmp_path, tree):
+def test_daemon_keeps_relative_paths_working(tmp_path, tree, syslog):
     """--daemon changes to /: relative --config, --pidfile and --procfs still
     name the files they named at start, on reload too."""
     port = free_port()
@@ -270,7 +291,8 @@ def test_daemon_keeps_relative_paths_working(tmp_path, tree):
     rel_tree = os.path.relpath(tree, tmp_path)
     start = subprocess.run(agent_cmd("--config", "agent.conf", "--daemon", "--pidfile", "agent.pid",
                                      "--procfs", rel_tree),
-                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, cwd=tmp_path)
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, cwd=tmp_path,
+                           env=syslog.env)
     assert start.returncode == 0, start.stderr
     pid = int((tmp_path / "agent.pid").read_text())
     try:

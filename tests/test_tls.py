@@ -261,13 +261,13 @@ def test_bad_tls_files_stop_start_up_with_one_line(pki, tmp_path):
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
     cases = [
-        (["--tls-cert", str(pki / "server.pem")], "tls_key"),
+        (["--tls-cert", str(pki / "server.pem")], "--tls-key: required with --tls-cert"),
         (["--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(pki / "server.key")], "--tls-cert"),
         (["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "client.key")], "--tls-cert"),
         (["--tls-cert", str(garbage), "--tls-key", str(pki / "server.key")], "--tls-cert"),
         (["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
           "--tls-client-ca", str(garbage)], "--tls-client-ca"),
-        (["--tls-client-ca", str(pki / "ca.pem")], "tls_cert"),
+        (["--tls-client-ca", str(pki / "ca.pem")], "--tls-cert: required with --tls-client-ca"),
         (["--tls-min-version", "1.1"], "tls-min-version"),
         (["--tls-client-auth", "maybe"], "tls-client-auth"),
     ]

@@ -74,6 +74,8 @@ def describe_access(settings) -> str:
     return ", ".join(parts)
 
 
+# Exit codes: 0 done, 1 a failure while running, 2 a configuration or
+# start-up error (bad flag, key or file, port in use, another instance).
 def fail(message: str, code: int) -> int:
     print(f"monitoring-agent: error: {message}", file=sys.stderr)
     return code
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             pidfile.acquire()
         except PidFileError as exc:
-            return fail(str(exc), 1)
+            return fail(str(exc), 2)
     cpu_window = CpuWindow(config.cpu_window)
     try:
         registry = build_registry(config, log, cpu_window)
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if pidfile is not None:
             pidfile.release()
-        return fail(f"--listen {config.listen}: {exc.strerror or exc}", 1)
+        return fail(f"--listen {config.listen}: {exc.strerror or exc}", 2)
     ready_fd = None
     if config.daemon:
         from agent.daemon import daemonize

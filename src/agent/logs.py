@@ -82,6 +82,18 @@ def make_handler(target: str) -> logging.Handler:
     raise LogTargetError(f"--log-target: expected one of {', '.join(TARGETS)}, got {target!r}")
 
 
+def daemon_log_target() -> str:
+    """Where a daemon logs when no target is configured: its stderr is
+    /dev/null, so syslog where a syslog daemon listens, else journald."""
+    if os.path.exists(SYSLOG_SOCKET):
+        return "syslog"
+    if os.path.exists(JOURNAL_SOCKET):
+        return "journald"
+    raise LogTargetError(f"its log would be lost: no syslog ({SYSLOG_SOCKET}) or journald "
+                         f"({JOURNAL_SOCKET}) socket here, and a daemon's stderr is /dev/null; "
+                         "start one, or run in the foreground under a supervisor that keeps stderr")
+
+
 def setup_logging(level: str, target: str = "stderr") -> logging.Logger:
     """Configure the "agent" logger; on a reload, replaces its handler."""
     log = logging.getLogger("agent")
