@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The Debian packages the integration suites use, installed where missing:
+# the same command for a developer (as root, or with sudo) and for CI
+# (.ci/run).  Without them those suites skip, each with its reason (README).
+set -euo pipefail
+
+need=()
+command -v promtool >/dev/null || need+=(prometheus)                 # promtool, and the server
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)  # and amtool
+command -v cc >/dev/null || need+=(gcc)                              # the C extension
+command -v systemd-analyze >/dev/null || need+=(systemd)             # the unit's checks
+command -v openssl >/dev/null || need+=(openssl)                     # the TLS tests' CA
+command -v clang >/dev/null || need+=(clang)                         # libFuzzer (make fuzz)
+command -v victoria-metrics >/dev/null || need+=(victoria-metrics)   # the push round-trips
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian ships libFuzzer's runtime apart from clang, per version.
+if ! compgen -G "$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer-*.a" >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev" >/dev/null
+fi
