@@ -14,17 +14,8 @@ from agent.registry import Registry
 
 
 def build_collectors(config: Config, cpu_window: CpuWindow):
-    from agent.collectors import (DiskstatsCollector, LoadavgCollector, MeminfoCollector,
-                                  NetdevCollector, StatCollector, UptimeCollector)
-    from agent.collectors.filters import NameFilter
-    return [
-        StatCollector(cpu_window),
-        MeminfoCollector(),
-        DiskstatsCollector(NameFilter(config.disk_include, config.disk_exclude)),
-        NetdevCollector(NameFilter(config.net_include, config.net_exclude)),
-        LoadavgCollector(),
-        UptimeCollector(),
-    ]
+    from agent import collectors
+    return collectors.build(config.collectors, config, cpu_window)
 
 
 def build_registry(config: Config, log: logging.Logger, cpu_window: CpuWindow | None = None) -> Registry:

@@ -14,6 +14,7 @@ import re
 import sys
 
 from agent import __version__
+from agent import collectors
 from agent.collectors.diskstats import DEFAULT_EXCLUDE as DEFAULT_DISK_EXCLUDE
 from agent.records import record
 
@@ -70,6 +71,9 @@ class Config:
     push: str = ""
     push_interval: float = 10.0
     push_buffer_limit: int = 10_000
+    # The collectors that run, in agent.collectors.TABLE's order: the
+    # defaults, then [collector.NAME] sections, then --collector.NAME flags.
+    collectors: tuple = collectors.DEFAULT_ENABLED
     # Flags only (not config-file keys):
     config: str | None = None
     once: bool = False
@@ -331,6 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--push-buffer-limit", metavar="POINTS",
                       help="points kept per target while its receiver is down; the oldest go first "
                            "past it (default 10000, ~2 MiB)")
+    group = p.add_argument_group(
+        "collectors: --collector.NAME turns one on, --no-collector.NAME off (node_exporter's flags; "
+        "in the file, [collector.NAME] enabled = BOOL)")
+    group.add_argument("--collector.disable-defaults", dest="collector_disable_defaults", action="store_true",
+                       help="start from no collector: only those enabled by --collector.NAME or the file run")
+    for entry in collectors.TABLE:
+        default = "on" if entry.enabled_by_default else "off"
+        group.add_argument(f"--collector.{entry.name}", dest=f"collector.{entry.name}", action="store_const",
+                           const=True, help=f"{entry.help} (default {default})")
+        group.add_argument(f"--no-collector.{entry.name}", dest=f"collector.{entry.name}",
+                           action="store_const", const=False, help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"monitoring-agent {__version__}")
     return p
 
@@ -342,8 +357,9 @@ def _validate(key: str, raw: str, where: str) -> object:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def read_file(path: str) -> dict[str, str]:
-    """The [agent] section of an INI file, keys normalised to underscores."""
+def read_file(path: str) -> tuple[dict[str, str], dict[str, bool]]:
+    """The [agent] section of an INI file, keys normalised to underscores,
+    and the `enabled` key of each [collector.NAME] section."""
     cp = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
     try:
         with open(path, encoding="utf-8") as f:
@@ -366,11 +382,23 @@ def read_file(path: str) -> dict[str, str]:
     except (configparser.Error, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"config file {path}: {first}") from None
+    enabled: dict[str, bool] = {}
     for section in cp.sections():
-        if section != "agent":
-            raise ConfigError(f"config file {path}: unknown section [{section}] (expected [agent])")
+        if section == "agent":
+            continue
+        name = section.removeprefix("collector.")
+        if name == section:
+            raise ConfigError(f"config file {path}: unknown section [{section}] "
+                              "(expected [agent] or [collector.NAME])")
+        if name not in collectors.BY_NAME:
+            raise ConfigError(f"config file {path}: [{section}]: unknown collector {name!r} "
+                              f"(known: {', '.join(collectors.BY_NAME)})")
+        for key, value in cp.items(section):
+            if key != "enabled":
+                raise ConfigError(f"config file {path}: [{section}]: unknown key {key!r} (expected enabled)")
+            enabled[name] = _boolean_in(value, f"config file {path}: [{section}] enabled")
     if not cp.has_section("agent"):
-        return {}
+        return {}, enabled
     out = {}
     for key, value in cp.items("agent"):
         name = key.replace("-", "_")
@@ -380,7 +408,14 @@ def read_file(path: str) -> dict[str, str]:
             raise ConfigError(f"config file {path}: line {_second_line_of(text, name)}: "
                               f"key {name!r} given twice in [agent]")
         out[name] = value.strip()
-    return out
+    return out, enabled
+
+
+def _boolean_in(raw: str, where: str) -> bool:
+    try:
+        return _boolean(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _second_line_of(text: str, name: str) -> int:
@@ -452,10 +487,18 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
         path = default_config
     values: dict[str, object] = {}
     where: dict[str, str] = {}  # each value's origin, as error messages name it
+    enabled = dict.fromkeys(collectors.DEFAULT_ENABLED, True)
+    if args.pop("collector_disable_defaults", False):
+        enabled = {}
     if path is not None:
-        for key, raw in read_file(path).items():
+        file_values, file_enabled = read_file(path)
+        for key, raw in file_values.items():
             where[key] = f"config file {path}: {key}"
             values[key] = _validate(key, raw, where[key])
+        enabled.update(file_enabled)
+    for key in [k for k in args if k.startswith("collector.")]:
+        enabled[key.removeprefix("collector.")] = args.pop(key)
+    values["collectors"] = tuple(e.name for e in collectors.TABLE if enabled.get(e.name))
     for key, raw in args.items():
         if key == "config":
             continue

@@ -156,7 +156,8 @@ class Service:
                 self.log.error("reload refused, keeping the running configuration: %s", exc)
                 return
             registry = self.registry
-            if (new.procfs, new.backend) != (old.procfs, old.backend):
+            # Another set of collectors is another set of sources.
+            if (new.procfs, new.backend, new.collectors) != (old.procfs, old.backend, old.collectors):
                 try:
                     registry = build_registry(new, self.log, self.cpu_window)
                 except ConfigError as exc:

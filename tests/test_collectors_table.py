@@ -1,0 +1,129 @@
+"""The collector table (agent.collectors.TABLE) and what is derived from it:
+node_exporter's --collector.NAME / --no-collector.NAME /
+--collector.disable-defaults flags, [collector.NAME] config sections, a
+reload that changes the set, /health, and the README's table.  Run through
+the real command on a fixture tree, on both backends."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent import __version__, collectors
+from agentproc import AgentProcess
+from exposition_parse import parse_samples
+from test_service import wait_for
+from trees import PROCFS_TREES
+
+ROOT = Path(__file__).resolve().parent.parent
+TREE = PROCFS_TREES / "linux-5.15-ubuntu22"
+NAMES = [entry.name for entry in collectors.TABLE]
+
+
+def once(*args: str, backend: str = "python") -> dict:
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--backend", backend,
+                        *args], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    return parse_samples(r.stdout)
+
+
+def host_families(samples: dict) -> set[str]:
+    return {name for name, _ in samples if not name.startswith("agent_")}
+
+
+def sources(samples: dict) -> set[str]:
+    return {dict(labels)["source"] for name, labels in samples if name == "agent_source_success"}
+
+
+@pytest.fixture(scope="module")
+def everything() -> dict:
+    return once()
+
+
+def test_each_entry_builds_the_collector_of_its_name():
+    from agent.cpu import CpuWindow
+    from agent.config import Config
+    built = collectors.build(NAMES, Config(), CpuWindow(1.0))
+    assert [c.source for c in built] == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_collector_flag_leaves_out_exactly_that_collector(name, backend_name, everything):
+    alone = once("--collector.disable-defaults", f"--collector.{name}", backend=backend_name)
+    without = once(f"--no-collector.{name}", backend=backend_name)
+    assert sources(alone) == {name}
+    assert sources(without) == set(NAMES) - {name}
+    mine = host_families(alone)
+    assert mine, f"{name} exposes nothing on {TREE.name}"
+    # Together they are the whole exposition, and they share no family.
+    assert host_families(without) | mine == host_families(everything)
+    assert not host_families(without) & mine
+
+
+def test_disable_defaults_alone_serves_only_the_agents_own_metrics():
+    samples = once("--collector.disable-defaults")
+    assert host_families(samples) == set() and sources(samples) == set()
+    assert ("agent_build_info", (("version", __version__), ("backend", "python"))) in samples
+
+
+def test_flags_win_over_config_sections(tmp_path):
+    conf = tmp_path / "agent.conf"
+    conf.write_text("[agent]\n\n[collector.loadavg]\nenabled = false\n\n[collector.uptime]\nenabled = no\n")
+    assert sources(once("--config", str(conf))) == set(NAMES) - {"loadavg", "uptime"}
+    assert sources(once("--config", str(conf), "--collector.uptime")) == set(NAMES) - {"loadavg"}
+    conf.write_text("[collector.meminfo]\nenabled = true\n")
+    assert sources(once("--config", str(conf), "--collector.disable-defaults")) == {"meminfo"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[collector.nope]\nenabled = true\n", "[collector.nope]: unknown collector 'nope' (known: stat, meminfo"),
+    ("[collector.stat]\nenabled = maybe\n", "[collector.stat] enabled: expected true or false, got 'maybe'"),
+    ("[collector.stat]\ntimeout = 1\n", "[collector.stat]: unknown key 'timeout' (expected enabled)"),
+    ("[collectors]\nstat = true\n", "unknown section [collectors] (expected [agent] or [collector.NAME])"),
+])
+def test_bad_collector_sections_are_one_line_and_exit_2(text, expected, tmp_path):
+    conf = tmp_path / "agent.conf"
+    conf.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--config", str(conf)], capture_output=True,
+                       text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"monitoring-agent: error: config file {conf}: {expected}")
+
+
+def test_unknown_collector_flag_is_one_line_and_exit_2():
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--collector.nope"], capture_output=True,
+                       text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and r.stderr == "monitoring-agent: error: unrecognized arguments: --collector.nope\n"
+
+
+def test_a_reload_switches_collectors_and_health_follows(tmp_path):
+    conf = tmp_path / "agent.conf"
+    conf.write_text(f"[agent]\nprocfs = {TREE}\n")
+    with AgentProcess("--config", str(conf)) as agent:
+        assert sources(parse_samples(agent.metrics_text())) == set(NAMES)
+        conf.write_text(f"[agent]\nprocfs = {TREE}\n[collector.diskstats]\nenabled = false\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "reloaded configuration" in agent.log())
+        samples = parse_samples(agent.metrics_text())
+        assert sources(samples) == set(NAMES) - {"diskstats"}
+        assert not any(name.startswith("node_disk_") for name, _ in samples)
+        health = json.loads(agent.request("/health")[2])
+        assert set(health["sources"]) == set(NAMES) - {"diskstats"} and health["status"] == "ok"
+        conf.write_text(f"[agent]\nprocfs = {TREE}\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: agent.log().count("reloaded configuration") == 2)
+        assert sources(parse_samples(agent.metrics_text())) == set(NAMES)
+
+
+def test_readme_collector_table_is_derived_from_the_table():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_tables.py"), "--check"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    readme = (ROOT / "README.md").read_text()
+    for entry in collectors.TABLE:
+        assert f"| `{entry.name}` | {'on' if entry.enabled_by_default else 'off'} | {entry.help} |" in readme
