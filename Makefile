@@ -13,7 +13,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall (and so rebuild the C extension) whenever the build inputs change.
-$(STAMP): $(PY) Makefile pyproject.toml setup.py build.py $(wildcard csrc/*.c csrc/*.h)
+$(STAMP): $(PY) Makefile pyproject.toml setup.py ffibuild.py $(wildcard csrc/*.c csrc/*.h)
 	$(PY) -m pip install --quiet --upgrade pip setuptools cffi
 	$(PY) -m pip install --quiet --no-build-isolation -e '.[test]'
 	@# Bytecode ahead, as a wheel's install writes it: an editable install

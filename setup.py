@@ -31,4 +31,4 @@ class OptionalBuildExt(build_ext):
               "monitoring-agent will use its pure-Python backend")
 
 
-setup(cffi_modules=["build.py:ffibuilder"], cmdclass={"build_ext": OptionalBuildExt})
+setup(cffi_modules=["ffibuild.py:ffibuilder"], cmdclass={"build_ext": OptionalBuildExt})
