@@ -50,4 +50,10 @@ class OptionalBuildExt(build_ext):
               "and the Python headers, then reinstall.")
 
 
-setup(cffi_modules=["ffibuild.py:ffibuilder"], cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    cffi_modules=["ffibuild.py:ffibuilder"],
+    cmdclass={"build_ext": OptionalBuildExt},
+    # cffi builds the extension for the stable ABI (_agent_c.abi3.so); this
+    # tags the wheel so, and one wheel serves every CPython from 3.10 on.
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
+)
