@@ -28,5 +28,10 @@ def backend_name(request):
     return request.param
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: builds and installs wheels in fresh venvs (about a "
+                            "minute); runs in make test, -m 'not slow' leaves it out")
+
+
 def procfs_trees():
     return sorted(p for p in PROCFS_TREES.iterdir() if p.is_dir()) if PROCFS_TREES.is_dir() else []
