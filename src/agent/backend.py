@@ -18,8 +18,9 @@ import os
 
 CHOICES = ("auto", "c", "python")
 
-# --no-cache-dir: pip keeps the wheel it built without the extension and
-# would install that one again.
+# --no-cache-dir: pip caches the wheel it built from an index's sdist
+# without the extension, and installs that one again even with
+# --force-reinstall (pip 26).
 HOW_TO_GET_C = ("For the C backend, install a C compiler and the Python headers "
                 "(e.g. gcc and python3-dev) and reinstall with "
                 "pip install --force-reinstall --no-cache-dir monitoring-agent, "
