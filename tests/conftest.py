@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from backends import BACKENDS, load_backend  # noqa: F401  (re-exported)
+from backends import pytest_runtest_makereport  # noqa: F401  (a hook: C skips in one line)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROCFS_TREES = FIXTURES / "procfs"
