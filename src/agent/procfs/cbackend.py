@@ -44,8 +44,8 @@ except ImportError as exc:
         _import_error = ("not built when monitoring-agent was installed "
                          "(no C compiler or no Python headers then)")
     elif _found:
-        _import_error = (f"{', '.join('agent/' + name for name in _found)} is installed but this Python cannot load it "
-                         "(built for another interpreter?): reinstall monitoring-agent")
+        _import_error = (f"{', '.join('agent/' + name for name in _found)} is installed but this "
+                         "Python cannot load it (built for another interpreter?): reinstall monitoring-agent")
     else:
         _import_error = f"cannot import agent._agent_c: {exc}"
 else:
