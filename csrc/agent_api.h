@@ -1,6 +1,6 @@
 /* The one declaration of the C core's interface.
  *
- * build.py feeds this file, unchanged, to cffi's cdef(), and every C source
+ * ffibuild.py feeds this file, unchanged, to cffi's cdef(), and every C source
  * includes it after <stdint.h> and <stddef.h>; so it has no include guards,
  * no #includes and no macros: cffi checks each layout against the compiler.
  *

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from backends import BACKENDS, load_backend
+from backends import pytest_runtest_makereport  # noqa: F401  (a hook: C skips in one line)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -21,3 +22,8 @@ def backend_name(request):
     """The backend's name ('c' or 'python'), for tests that start the agent."""
     load_backend(request.param)
     return request.param
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: builds and installs wheels in fresh venvs (about a "
+                            "minute); runs in make test, -m 'not slow' leaves it out")

@@ -635,7 +635,7 @@ def test_dockerignore_keeps_working_tree_state_out():
                 "src/monitoring_agent.egg-info/PKG-INFO", "benchmarks/gen_procfs.py", "tests/conftest.py",
                 "Dockerfile"):
         assert ignored(rel), rel
-    for rel in ("pyproject.toml", "setup.py", "build.py", "README.md", "csrc/agent_api.h",
+    for rel in ("pyproject.toml", "setup.py", "ffibuild.py", "README.md", "csrc/agent_api.h",
                 "src/agent/cli.py", "src/agent/procfs/__init__.py"):
         assert not ignored(rel), rel
 

@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             return fail(str(exc), 2)
     cpu_window = CpuWindow(config.cpu_window)
     try:
-        registry = build_registry(config, log, cpu_window)
+        # The token and TLS files first: a bad one is the only line the user
+        # sees, before the backend's word on a build without the extension.
         settings = None if config.once else build_server_settings(config, log)
+        registry = build_registry(config, log, cpu_window)
     except ConfigError as exc:
         if pidfile is not None:
             pidfile.release()

@@ -6,9 +6,11 @@ name (layouts in layout.py, grammar in docs/PARSERS.md), so one decoder
 reads both backends' output.
 
 AVAILABLE is False, and UNAVAILABLE_REASON says why in one line, when the
-extension is missing or was built for another layout (ABI) version; the
-backend selector decides what to do about it.  Importing this module has no
-other side effect.
+extension is missing or was built for another layout (ABI) version; BUILT
+is False when there is no compiled extension at all (the install could not
+compile one), as against one that is there but does not load.  The backend
+selector decides what to do about it.  Importing this module has no other
+side effect.
 """
 
 from __future__ import annotations
@@ -22,12 +24,32 @@ TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
     from typing import Callable
 
+
+def _compiled_files() -> list[str]:
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return sorted(name for name in os.listdir(package_dir)
+                  if name.startswith("_agent_c.") and name.endswith(".so"))
+
+
 try:
-    from agent import _agent_c
+    import agent._agent_c as _agent_c
 except ImportError as exc:
     _agent_c = None
-    _import_error = f"cannot import agent._agent_c: {exc}"
+    _missing = isinstance(exc, ModuleNotFoundError) and exc.name == "agent._agent_c"
+    # Not found while a compiled file is there: built for another
+    # interpreter, a broken install rather than a missing compiler.
+    _found = _compiled_files() if _missing else []
+    BUILT = not _missing or bool(_found)
+    if not BUILT:
+        _import_error = ("not built when monitoring-agent was installed "
+                         "(no C compiler or no Python headers then)")
+    elif _found:
+        _import_error = (f"{', '.join('agent/' + name for name in _found)} is installed but this "
+                         "Python cannot load it (built for another interpreter?): reinstall monitoring-agent")
+    else:
+        _import_error = f"cannot import agent._agent_c: {exc}"
 else:
+    BUILT = True
     _import_error = ""
 
 if _agent_c is None:

@@ -24,6 +24,10 @@ ffibuilder.set_source(
     sources=sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(CSRC, "*.c"))),
     include_dirs=[os.path.relpath(CSRC, HERE)],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra"],
+    # Stripped at link time, so every build (pip install, make wheel,
+    # cibuildwheel) ships the same small .so; the C tests and the fuzzers
+    # build their own binaries with debug information (tests/c/run.sh).
+    extra_link_args=["-s"],
 )
 
 if __name__ == "__main__":
