@@ -105,6 +105,15 @@ def test_a_fifo_is_refused_on_reload_and_sigterm_still_stops(files, name):
     assert "Traceback" not in agent.log()
 
 
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/tty", "DIR"])
+def test_devices_and_directories_are_refused(tmp_path, path):
+    path = str(tmp_path) if path == "DIR" else path
+    r = subprocess.run([sys.executable, "-m", "agent", "--listen", "127.0.0.1:0", "--config", path],
+                       capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "not a regular file" in lines[0], r.stderr
+
+
 def test_the_refused_reload_keeps_serving(tmp_path):
     # Plain HTTP, so that a scrape shows the running configuration at work.
     conf = tmp_path / "config"

@@ -31,8 +31,15 @@ class NotRegularFileError(OSError):
     what, in the words of an error message ("not a regular file (a FIFO)")."""
 
 
-def _check(mode: int, path: str) -> None:
-    if stat.S_ISREG(mode):
+# The null device (Linux's 1:3, devices.txt) is let through as an empty
+# file: `--config /dev/null` is the usual way to say "no configuration
+# file" (the Dockerfile's check does it), and it never blocks.
+_NULL_DEVICE = os.makedev(1, 3)
+
+
+def _check(st: os.stat_result, path: str) -> None:
+    mode = st.st_mode
+    if stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and st.st_rdev == _NULL_DEVICE):
         return
     kind = next((name for test, name in _KINDS if test(mode)), "not a file")
     raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})", path)
@@ -41,11 +48,12 @@ def _check(mode: int, path: str) -> None:
 def open_regular(path: str) -> int:
     """A read-only descriptor of the regular file `path` (the caller closes
     it); OSError otherwise, NotRegularFileError for anything but a regular
-    file.  Neither the open nor a read of the descriptor can block."""
-    _check(os.stat(path).st_mode, path)
+    file (or the null device).  Neither the open nor a read of the
+    descriptor can block."""
+    _check(os.stat(path), path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        _check(os.fstat(fd).st_mode, path)
+        _check(os.fstat(fd), path)
     except BaseException:
         os.close(fd)
         raise
