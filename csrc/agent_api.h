@@ -12,7 +12,7 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 4,
+    AGENT_ABI_VERSION = 5,
     AGENT_NAME_MAX = 64
 };
 
@@ -203,6 +203,12 @@ int agent_abi_version(void);
  * glibc's arena count.  Process-wide: the agent calls it once at start-up,
  * before it starts a thread. */
 int agent_tune_malloc(size_t mmap_threshold, size_t trim_threshold, size_t arena_max);
+
+/* Give the free memory of glibc's heap back to the kernel, keeping pad bytes
+ * at its top (malloc_trim): 0, or AGENT_EMISSING where the C library is not
+ * glibc.  For after an oversized file, which the trim threshold set above
+ * would otherwise keep resident for good. */
+int agent_trim_malloc(size_t pad);
 
 /* Read an open file from offset 0 into buf (pread, so a kept-open /proc file
  * is re-read whole).  AGENT_ETRUNC when cap bytes did not hold it all. */

@@ -14,6 +14,7 @@ import re
 import stat
 
 from agent.config import ConfigError
+from agent.regular_files import read_regular
 
 # RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*\Z")
@@ -63,12 +64,10 @@ def read_tokens(path: str) -> list[bytes]:
     ignored.  A ConfigError names the file and the line, never its text."""
     where = f"--auth-token-file {path}"
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
+        # Never a FIFO or a device: a reload must not block (regular_files.py).
+        data = read_regular(path, MAX_TOKEN_FILE_BYTES)
     except OSError as exc:
         raise ConfigError(f"{where}: {exc.strerror or exc}") from None
-    if len(data) > MAX_TOKEN_FILE_BYTES:
-        raise ConfigError(f"{where}: larger than {MAX_TOKEN_FILE_BYTES} bytes")
     tokens = []
     for number, raw in enumerate(data.split(b"\n"), 1):
         line = raw.strip(b" \t\r")

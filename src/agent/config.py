@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import io
 import math
 import os
 import re
@@ -17,6 +18,7 @@ from agent import __version__
 from agent import collectors
 from agent.collectors.diskstats import DEFAULT_EXCLUDE as DEFAULT_DISK_EXCLUDE
 from agent.records import record
+from agent.regular_files import read_regular
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
@@ -357,14 +359,19 @@ def _validate(key: str, raw: str, where: str) -> object:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+# A configuration is a few dozen lines; a file past this is a mistake.
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_file(path: str) -> tuple[dict[str, str], dict[str, bool]]:
     """The [agent] section of an INI file, keys normalised to underscores,
     and the `enabled` key of each [collector.NAME] section."""
     cp = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        cp.read_string(text, source=path)
+        # Never a FIFO or a device: a reload must not block (regular_files.py).
+        text = read_regular(path, MAX_CONFIG_BYTES).decode("utf-8")
+        # Universal newlines, as open() in text mode reads them.
+        cp.read_file(io.StringIO(text, newline=None), source=path)
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
     except configparser.MissingSectionHeaderError as exc:

@@ -122,6 +122,10 @@ class Registry:
         self._error: BaseException | None = None
         self.last_collection: float | None = None
         self._statm = SelfStatm()
+        # The source a collection is reading now, for the log line of a stop
+        # that finds it blocked in the kernel.
+        self.collecting_source: str | None = None
+        self._close_pending = False  # close() gave up waiting: the collection closes
 
     @property
     def sources(self):
@@ -158,6 +162,9 @@ class Registry:
                 self._result, self._error = result, error
                 self._generation += 1
                 self._collecting = False
+                self.collecting_source = None
+                if self._close_pending:
+                    self._close_files()
                 self._cond.notify_all()
         return result
 
@@ -171,6 +178,7 @@ class Registry:
         clock = time.perf_counter_ns
         now = time.time()  # the collection's start: last_success of each source it reads
         for s in self._sources:
+            self.collecting_source = s.collector.source
             start = clock()
             try:
                 families = self._collect_source(s)
@@ -221,11 +229,14 @@ class Registry:
                 os.close(fd)
         return s.collector.families(data)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> bool:
         """Close the files kept open.  A collection in progress (a scrape
-        racing a reload that replaced this registry) is waited for, and any
-        collection after this one opens and closes its files itself, so no
-        descriptor is closed under a reader or left behind."""
+        racing a reload that replaced this registry) is waited for, up to
+        `timeout` seconds; any collection after this one opens and closes
+        its files itself, so no descriptor is closed under a reader or left
+        behind.  False when the collection in progress has not ended in
+        time (blocked in the kernel): it closes the files when it ends."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             # Under the lock that starts collections: one started after this
             # sees keep_open False and leaves the kept descriptors alone; the
@@ -235,12 +246,22 @@ class Registry:
             if self._collecting:
                 generation = self._generation
                 while self._generation == generation:
-                    self._cond.wait()
-            for s in self._sources:
-                if s.fd is not None:
-                    os.close(s.fd)
-                    s.fd = None
-            self._statm.close()
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        self._close_pending = True
+                        return False
+                    self._cond.wait(remaining)
+            self._close_files()
+        return True
+
+    def _close_files(self) -> None:
+        # Under self._cond, with no collection in progress.
+        for s in self._sources:
+            if s.fd is not None:
+                os.close(s.fd)
+                s.fd = None
+        self._statm.close()
+        self._close_pending = False
 
     def _process_families(self) -> list[Family]:
         times = os.times()

@@ -14,6 +14,7 @@ import select
 import signal
 import socket
 import threading
+import time
 
 from agent import systemd
 from agent.cli import describe_access
@@ -25,8 +26,13 @@ from agent.registry import Registry
 from agent.server import Server
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-# How long in-flight requests may take to finish after a stop signal.
-DRAIN_SECONDS = 5.0
+# From a stop signal to the end of the cleanup, whatever a client or a
+# collection is doing: the README promises an exit within 5 s, and the
+# interpreter's own exit takes the rest.
+STOP_SECONDS = 4.0
+# How long in-flight requests may take to finish after a stop signal; the
+# server then takes up to a second to cut the late ones.
+DRAIN_SECONDS = 3.0
 # The main loop wakes at least this often to check on the server thread.
 TICK_SECONDS = 1.0
 
@@ -70,10 +76,10 @@ class Service:
         pusher.start()
         self.pusher = pusher
 
-    def stop_pusher(self) -> None:
+    def stop_pusher(self, timeout: float = DRAIN_SECONDS) -> None:
         pusher, self.pusher = self.pusher, None
         if pusher is not None:
-            pusher.stop(DRAIN_SECONDS)
+            pusher.stop(timeout)
 
     def health(self):
         return self.registry.health()
@@ -114,7 +120,12 @@ class Service:
                     continue
                 if any(s in signals for s in STOP_SIGNALS):
                     name = signal.Signals(next(s for s in signals if s in STOP_SIGNALS)).name
-                    self.stop(name)
+                    if not self.stop(name):
+                        # A thread blocked in the kernel: the interpreter's
+                        # exit would wait for nothing useful (atexit, thread
+                        # joins), so leave now that everything is cleaned up.
+                        logging.shutdown()
+                        os._exit(0)
                     return 0
                 if signal.SIGHUP in signals:
                     self.reload()
@@ -123,19 +134,39 @@ class Service:
             wake_r.close()
             wake_w.close()
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str) -> bool:
+        """Stop serving, remove the PID file, log it, all within
+        STOP_SECONDS.  False when a collection is still blocked in the
+        kernel (a /proc read that does not return), which nothing can
+        interrupt: it is left behind."""
+        deadline = time.monotonic() + STOP_SECONDS
         systemd.notify("STOPPING=1")
         # One line per stop, once it is done; the debug line says when the
         # drain of in-flight requests began.
         self.log.debug("received %s, stopping", reason)
-        self.stop_pusher()
-        self.server.shutdown(DRAIN_SECONDS)
-        if self._thread is not None:
-            self._thread.join(DRAIN_SECONDS)
-        self.registry.close()
+        # The server drains in a thread of its own, so that a connection
+        # stuck in a collection costs this thread no more than the deadline,
+        # and the pusher stops meanwhile.
+        servers = threading.Thread(target=self._retire, args=(self.server, self._thread),
+                                   name="http-shutdown", daemon=True)
+        servers.start()
+        self.stop_pusher(DRAIN_SECONDS)
+        servers.join(max(0.0, deadline - time.monotonic()))
+        collected = self.registry.close(max(0.0, deadline - time.monotonic()))
         if self.pidfile is not None:
             self.pidfile.release()
-        self.log.info("stopped on %s", reason)
+        if collected:
+            self.log.info("stopped on %s", reason)
+        else:
+            self.log.warning("stopped on %s, leaving behind a collection blocked in the kernel "
+                             "(source %s)", reason, self.registry.collecting_source or "unknown")
+        return collected
+
+    @staticmethod
+    def _retire(server: Server, thread: threading.Thread | None) -> None:
+        server.shutdown(DRAIN_SECONDS)
+        if thread is not None:
+            thread.join(DRAIN_SECONDS)
 
     def reload(self) -> None:
         """Re-read the configuration and apply it without dropping the
@@ -200,16 +231,19 @@ class Service:
                 registry.replace_collectors(build_collectors(new, self.cpu_window))
             else:
                 old_registry, self.registry = self.registry, registry
-                old_registry.close()
+                # Without waiting: a collection of the old registry blocked
+                # in the kernel closes its files when (if) it returns.
+                old_registry.close(0.0)
             if server is self.server:
                 server.configure(settings)
             else:
                 old_server, old_thread = self.server, self._thread
                 self.server = server
                 self._thread = self._start_server(server)
-                old_server.shutdown(DRAIN_SECONDS)
-                if old_thread is not None:
-                    old_thread.join(DRAIN_SECONDS)
+                # The old server drains in the background: this thread must
+                # stay free to act on SIGTERM.
+                threading.Thread(target=self._retire, args=(old_server, old_thread),
+                                 name="http-retire", daemon=True).start()
             if (new.push, new.push_interval, new.push_buffer_limit) != \
                     (old.push, old.push_interval, old.push_buffer_limit):
                 self.stop_pusher()

@@ -10,11 +10,13 @@ reload; connections already open keep the context they were accepted with.
 
 from __future__ import annotations
 
+import os
 import select
 import ssl
 import time
 
 from agent.config import ConfigError
+from agent.regular_files import open_regular
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -59,6 +61,10 @@ class TlsListener:
         return f"TLS {self.min_version}+" + (", client certificates" if self.mutual else "")
 
 
+def _fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
 def _no_password():
     raise ConfigError("--tls-key: the key is encrypted; give an unencrypted key "
                       "(readable only by the agent's user)")
@@ -72,24 +78,32 @@ def load(cert: str, key: str, client_ca: str = "", client_auth: str = "require",
     context.minimum_version = _VERSIONS[min_version]
     # No renegotiation (a client-driven CPU cost) and no compression (CRIME).
     context.options |= ssl.OP_NO_COMPRESSION | getattr(ssl, "OP_NO_RENEGOTIATION", 0)
-    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
-        try:
-            with open(path, "rb"):
-                pass
-        except OSError as exc:
-            raise ConfigError(f"{flag} {path}: {exc.strerror or exc}") from None
+    # OpenSSL opens the files by name: it is given /proc/self/fd/N of a
+    # descriptor opened here, so that it reads the very regular file checked
+    # (never a FIFO it would block on, regular_files.py).
+    fds: list[int] = []
     try:
-        context.load_cert_chain(cert, key, password=_no_password)
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"--tls-cert {cert}, --tls-key {key}: cannot load them: "
-                          f"{getattr(exc, 'reason', None) or exc}") from None
-    if client_ca:
+        for flag, path in (("--tls-cert", cert), ("--tls-key", key), ("--tls-client-ca", client_ca)):
+            if not path:
+                continue
+            try:
+                fds.append(open_regular(path))
+            except OSError as exc:
+                raise ConfigError(f"{flag} {path}: {exc.strerror or exc}") from None
+        cert_fd, key_fd = fds[0], fds[1]
         try:
-            context.load_verify_locations(cafile=client_ca)
-        except FileNotFoundError as exc:
-            raise ConfigError(f"--tls-client-ca {client_ca}: {exc.strerror or exc}") from None
+            context.load_cert_chain(_fd_path(cert_fd), _fd_path(key_fd), password=_no_password)
         except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(f"--tls-client-ca {client_ca}: cannot load it: "
-                              f"{getattr(exc, 'reason', None) or exc.strerror or exc}") from None
-        context.verify_mode = ssl.CERT_REQUIRED if client_auth == "require" else ssl.CERT_OPTIONAL
+            raise ConfigError(f"--tls-cert {cert}, --tls-key {key}: cannot load them: "
+                              f"{getattr(exc, 'reason', None) or exc}") from None
+        if client_ca:
+            try:
+                context.load_verify_locations(cafile=_fd_path(fds[2]))
+            except (ssl.SSLError, OSError) as exc:
+                raise ConfigError(f"--tls-client-ca {client_ca}: cannot load it: "
+                                  f"{getattr(exc, 'reason', None) or exc.strerror or exc}") from None
+            context.verify_mode = ssl.CERT_REQUIRED if client_auth == "require" else ssl.CERT_OPTIONAL
+    finally:
+        for fd in fds:
+            os.close(fd)
     return TlsListener(context, mutual=bool(client_ca), min_version=min_version)

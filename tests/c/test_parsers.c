@@ -1133,6 +1133,8 @@ static void test_tune_malloc(struct ctx *t)
     check(t, agent_tune_malloc(0, 0, (size_t)1 << 40) == AGENT_ERANGE
              || agent_tune_malloc(0, 0, (size_t)1 << 40) == AGENT_EMISSING,
           "tune_malloc", "arena count above INT_MAX", "not refused");
+    rc = agent_trim_malloc(0);
+    check(t, rc == AGENT_OK || rc == AGENT_EMISSING, "trim_malloc", "valid", "unexpected status");
 }
 
 int main(void)

@@ -19,6 +19,7 @@ import os
 
 from agent.procfs import layout
 from agent.procfs.layout import ParseError
+from agent.procfs.reader import ShrinkWatch
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
@@ -167,30 +168,39 @@ def _raise_oserror():
 
 
 class _ScalarLoader:
-    """Reads and parses one source in one C call; owns a reusable buffer."""
+    """Reads and parses one source in one C call; owns a reusable buffer,
+    grown for a large file and dropped once the file is normal again."""
 
-    __slots__ = ("_load", "_cap", "_buf", "_len", "_out", "_err_line")
+    __slots__ = ("_load", "_initial_cap", "_cap", "_buf", "_len", "_out", "_err_line", "_watch")
 
     def __init__(self, source: str):
         ctype, _parse, load, cap = _SCALAR[source]
         self._load = getattr(lib, load)
-        self._cap = cap
+        self._initial_cap = self._cap = cap
         self._buf = ffi.new("char[]", cap)
         self._len = ffi.new("size_t *")
         self._out = ffi.new(ctype + " *")
         self._err_line = ffi.new("size_t *")
+        self._watch = ShrinkWatch(trim_malloc)
 
     def __call__(self, fd: int) -> bytes:
-        while True:
-            rc = self._load(fd, self._buf, self._cap, self._len, self._out, self._err_line)
-            if rc == layout.OK:
-                return bytes(ffi.buffer(self._out))
-            if rc == layout.ETRUNC:
-                self._grow_buffer()
-                continue
-            if rc == layout.EIO:
-                _raise_oserror()
-            raise ParseError(rc, self._err_line[0])
+        try:
+            while True:
+                rc = self._load(fd, self._buf, self._cap, self._len, self._out, self._err_line)
+                if rc == layout.OK:
+                    return bytes(ffi.buffer(self._out))
+                if rc == layout.ETRUNC:
+                    self._grow_buffer()
+                    continue
+                if rc == layout.EIO:
+                    _raise_oserror()
+                raise ParseError(rc, self._err_line[0])
+        finally:
+            # Whatever the outcome: a file refused for its size grew the
+            # buffer too.
+            if self._watch.observe(self._len[0]):
+                self._cap = self._initial_cap
+                self._buf = ffi.new("char[]", self._cap)
 
     def _grow_buffer(self):
         if self._cap >= MAX_FILE_BYTES:
@@ -204,10 +214,12 @@ class _RowsLoader:
 
     On EROWS the whole file is already in the buffer, so only the parse is
     repeated, on the same bytes, with a doubled row array: no second read.
+    The buffer and the row array go back to their first sizes once the file
+    is normal again after an oversized one.
     """
 
-    __slots__ = ("_load", "_parse", "_ctype", "_row_size", "_cap", "_buf", "_len",
-                 "_rows_cap", "_rows", "_count", "_err_line")
+    __slots__ = ("_load", "_parse", "_ctype", "_row_size", "_initial_cap", "_cap", "_buf", "_len",
+                 "_initial_rows", "_rows_cap", "_rows", "_count", "_err_line", "_watch")
 
     def __init__(self, source: str):
         ctype, parse, load, cap, rows_cap = _ROWS[source]
@@ -215,30 +227,38 @@ class _RowsLoader:
         self._parse = getattr(lib, parse)
         self._ctype = ctype
         self._row_size = ffi.sizeof(ctype)
-        self._cap = cap
+        self._initial_cap = self._cap = cap
         self._buf = ffi.new("char[]", cap)
         self._len = ffi.new("size_t *")
-        self._rows_cap = rows_cap
+        self._initial_rows = self._rows_cap = rows_cap
         self._rows = ffi.new(f"{ctype}[]", rows_cap)
         self._count = ffi.new("size_t *")
         self._err_line = ffi.new("size_t *")
+        self._watch = ShrinkWatch(trim_malloc)
 
     def __call__(self, fd: int) -> bytes:
-        while True:
-            rc = self._load(fd, self._buf, self._cap, self._len,
-                            self._rows, self._rows_cap, self._count, self._err_line)
-            if rc != layout.ETRUNC:
-                break
-            self._grow_buffer()
-        while rc == layout.EROWS:
-            self._grow_rows(self._len[0])
-            rc = self._parse(self._buf, self._len[0], self._rows, self._rows_cap,
-                             self._count, self._err_line)
-        if rc == layout.OK:
-            return bytes(ffi.buffer(self._rows, self._count[0] * self._row_size))
-        if rc == layout.EIO:
-            _raise_oserror()
-        raise ParseError(rc, self._err_line[0])
+        try:
+            while True:
+                rc = self._load(fd, self._buf, self._cap, self._len,
+                                self._rows, self._rows_cap, self._count, self._err_line)
+                if rc != layout.ETRUNC:
+                    break
+                self._grow_buffer()
+            while rc == layout.EROWS:
+                self._grow_rows(self._len[0])
+                rc = self._parse(self._buf, self._len[0], self._rows, self._rows_cap,
+                                 self._count, self._err_line)
+            if rc == layout.OK:
+                return bytes(ffi.buffer(self._rows, self._count[0] * self._row_size))
+            if rc == layout.EIO:
+                _raise_oserror()
+            raise ParseError(rc, self._err_line[0])
+        finally:
+            if self._watch.observe(self._len[0]):
+                self._cap = self._initial_cap
+                self._buf = ffi.new("char[]", self._cap)
+                self._rows_cap = self._initial_rows
+                self._rows = ffi.new(f"{self._ctype}[]", self._rows_cap)
 
     def _grow_buffer(self):
         if self._cap >= MAX_FILE_BYTES:
@@ -276,6 +296,14 @@ MALLOC_MMAP_THRESHOLD = 4 << 20
 MALLOC_TRIM_THRESHOLD = 16 << 20
 # One malloc arena for all the agent's threads (tune_malloc.c says why).
 MALLOC_ARENA_MAX = 1
+
+
+def trim_malloc() -> bool:
+    """Give the heap's free memory back to the kernel; False where it cannot
+    be (not glibc, or the extension is unavailable)."""
+    if not AVAILABLE:
+        return False
+    return lib.agent_trim_malloc(0) == lib.AGENT_OK
 
 
 def tune_malloc() -> bool:

@@ -12,7 +12,7 @@ import struct
 from agent.records import record
 
 
-ABI_VERSION = 4
+ABI_VERSION = 5
 NAME_MAX = 64
 
 # Status codes, as in agent_api.h.

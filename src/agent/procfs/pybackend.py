@@ -11,7 +11,9 @@ from .diskstats import parse_diskstats
 from .loadavg import parse_loadavg
 from .meminfo import parse_meminfo
 from .netdev import parse_netdev
-from .reader import read_fd
+from .cbackend import trim_malloc
+from .layout import ParseError
+from .reader import MAX_FILE_BYTES, ShrinkWatch, read_fd
 from .stat import parse_stat
 from .uptime import parse_uptime
 
@@ -47,8 +49,19 @@ def make_loader(source: str) -> Callable[[int], bytes]:
         raise ValueError(f"unknown /proc source {source!r}; "
                          f"expected one of {', '.join(_PARSERS)}") from None
 
+    # Nothing is kept from one read to the next, but an oversized file
+    # leaves the heap grown (the reads, the rows, the scrape built on them)
+    # under malloc's trim threshold: given back once the file is normal.
+    watch = ShrinkWatch(trim_malloc)
+
     def load(fd: int) -> bytes:
-        return parse(read_fd(fd))
+        try:
+            data = read_fd(fd)
+        except ParseError:  # refused for its size, after reading that much
+            watch.observe(MAX_FILE_BYTES)
+            raise
+        watch.observe(len(data))
+        return parse(data)
 
     load.__name__ = f"load_{source}"
     load.__qualname__ = f"make_loader.<locals>.load_{source}"

@@ -12,6 +12,10 @@ import os
 
 from .layout import ETRUNC, ParseError
 
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
+
 # Most /proc files fit in the first read; a dense host's net/dev (2,000
 # interfaces, ~250 KiB) takes a few, each twice as large as the last.
 _FIRST_READ = 64 * 1024
@@ -19,6 +23,45 @@ _MAX_READ = 4 * 1024 * 1024
 # As the C loader: no /proc file we read comes near this; a file that does
 # is refused rather than allowed to take memory without bound.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# A file back to a quarter of its largest size, that size at least this
+# much, was oversized: the memory it took is given back.  Below it, what a
+# source keeps (a buffer, a row array) is not worth a trim, which costs the
+# next scrape its page faults again; the factor of 4 keeps a file that
+# merely varies (containers' veths coming and going) from doing it often.
+RELEASE_MIN_BYTES = 1 << 20
+RELEASE_FACTOR = 4
+
+
+class ShrinkWatch:
+    """Notices when a source's file is back to normal after an oversized
+    read, so that the memory the oversized read took goes back to the
+    kernel (RSS), not only to the allocator.
+
+    `observe(length)` after every read says whether the file has just
+    shrunk back: the caller then drops the buffers it grew for it.  The heap
+    is trimmed (`trim`) at the read after that one: only then are the
+    oversized scrape's families, kept until the next collection replaces
+    them, and its response body freed too."""
+
+    __slots__ = ("_trim", "_peak", "_trim_next")
+
+    def __init__(self, trim: Callable[[], object]):
+        self._trim = trim
+        self._peak = 0
+        self._trim_next = False
+
+    def observe(self, length: int) -> bool:
+        if self._trim_next:
+            self._trim_next = False
+            self._trim()
+        if length >= self._peak:
+            self._peak = length
+            return False
+        if self._peak >= RELEASE_MIN_BYTES and length * RELEASE_FACTOR <= self._peak:
+            self._peak = length
+            self._trim_next = True
+            return True
+        return False
 
 
 def open_source(procfs_root: str, relpath: str) -> int:
