@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentproc import AgentProcess
-from conftest import PROCFS_TREES
+from trees import PROCFS_TREES
 
 _SPEC = importlib.util.spec_from_file_location(
     "gen_procfs", Path(__file__).parent.parent / "benchmarks" / "gen_procfs.py")

@@ -273,7 +273,8 @@ def test_sigterm_exits_zero(live_tree):
 
 def test_busy_port_is_one_line_and_exit_2(live_tree):
     with AgentProcess("--procfs", str(live_tree)) as agent:
-        r = subprocess.run([sys.executable, "-m", "agent", "--procfs", str(live_tree),
+        # --backend python: without the extension, auto's one line of advice would come first.
+        r = subprocess.run([sys.executable, "-m", "agent", "--procfs", str(live_tree), "--backend", "python",
                             "--listen", f"127.0.0.1:{agent.port}"],
                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 2

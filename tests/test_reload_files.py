@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agentproc import AgentProcess
-from conftest import PROCFS_TREES
+from trees import PROCFS_TREES
 from test_tls import make_ca, make_leaf
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None and os.environ.get("CI") != "true",

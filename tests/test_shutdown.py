@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agentproc import AgentProcess
-from conftest import PROCFS_TREES
+from trees import PROCFS_TREES
 
 STOP_LIMIT_SECONDS = 5.0
 

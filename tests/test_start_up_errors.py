@@ -79,6 +79,7 @@ def test_port_in_use_is_exit_2():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "agent", "--listen", f"127.0.0.1:{port}"],
+        # --backend python: without the extension, auto's one line of advice would come first.
+        r = subprocess.run([sys.executable, "-m", "agent", "--backend", "python", "--listen", f"127.0.0.1:{port}"],
                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert one_error_line(r) == f"--listen 127.0.0.1:{port}: Address already in use"
