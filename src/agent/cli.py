@@ -27,7 +27,8 @@ def build_registry(config: Config, log: logging.Logger, cpu_window: CpuWindow | 
         raise ConfigError(str(exc)) from None
     if cpu_window is None:
         cpu_window = CpuWindow(config.cpu_window)
-    return Registry(config.procfs, backend_name, backend, build_collectors(config, cpu_window), log)
+    return Registry(config.procfs, backend_name, backend, build_collectors(config, cpu_window), log,
+                    sysfs_root=config.sysfs, rootfs_root=config.rootfs)
 
 
 def build_server_settings(config: Config, log: logging.Logger):

@@ -15,7 +15,7 @@ import re
 import sys
 
 from agent import __version__
-from agent import collectors
+from agent import collectors as collector_table
 from agent.collectors.diskstats import DEFAULT_EXCLUDE as DEFAULT_DISK_EXCLUDE
 from agent.records import record
 from agent.regular_files import read_regular
@@ -45,6 +45,8 @@ class ConfigError(Exception):
 class Config:
     listen: str = "0.0.0.0:8080"
     procfs: str = "/proc"
+    sysfs: str = "/sys"
+    rootfs: str = "/"
     cpu_window: float = 1.0
     backend: str = "auto"
     disk_include: str = ""
@@ -73,9 +75,11 @@ class Config:
     push: str = ""
     push_interval: float = 10.0
     push_buffer_limit: int = 10_000
-    # The collectors that run, in agent.collectors.TABLE's order: the
+    # The collectors that run, in agent.collector_table.TABLE's order: the
     # defaults, then [collector.NAME] sections, then --collector.NAME flags.
-    collectors: tuple = collectors.DEFAULT_ENABLED
+    collectors: tuple = collector_table.DEFAULT_ENABLED
+    # Per collector, its options' values (every collector, defaults filled).
+    collector_options: dict = {entry.name: collector_table.default_options(entry) for entry in collector_table.TABLE}
     # Flags only (not config-file keys):
     config: str | None = None
     once: bool = False
@@ -87,7 +91,7 @@ class Config:
         return parse_listen(self.listen)
 
 
-FILE_KEYS = ("listen", "procfs", "cpu_window", "backend", "disk_include", "disk_exclude",
+FILE_KEYS = ("listen", "procfs", "sysfs", "rootfs", "cpu_window", "backend", "disk_include", "disk_exclude",
              "net_include", "net_exclude", "log_level", "log_target", "pidfile",
              "tls_cert", "tls_key", "tls_client_ca", "tls_client_auth", "tls_min_version",
              "auth_token_file", "allow", "health_requires_auth",
@@ -222,6 +226,8 @@ def _procfs(value: str) -> str:
 VALIDATORS: dict[str, Callable[[str], object]] = {
     "listen": _listen,
     "procfs": _procfs,
+    "sysfs": _procfs,
+    "rootfs": _procfs,
     "cpu_window": _cpu_window,
     "backend": _choice(BACKENDS),
     "disk_include": _regex,
@@ -292,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE",
                    help=f"INI file with an [agent] section (default: {DEFAULT_CONFIG} when it exists)")
     p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (default 0.0.0.0:8080)")
-    p.add_argument("--procfs", metavar="DIR", help="procfs root (default /proc; /host/proc in a container)")
+    p.add_argument("--procfs", "--path.procfs", dest="procfs", metavar="DIR",
+                   help="procfs root (default /proc; /host/proc in a container)")
+    p.add_argument("--sysfs", "--path.sysfs", dest="sysfs", metavar="DIR",
+                   help="sysfs root (default /sys; /host/sys in a container)")
+    p.add_argument("--rootfs", "--path.rootfs", dest="rootfs", metavar="DIR",
+                   help="the host's root, under which mount points are found (default /; /host/root in a container)")
     p.add_argument("--cpu-window", metavar="SECONDS", help="shortest window for CPU percentages (default 1.0)")
     p.add_argument("--backend", metavar="{auto,c,python}", help="parser backend (default auto)")
     p.add_argument("--disk-include", metavar="REGEX", help="only disks whose name matches")
@@ -342,12 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
         "in the file, [collector.NAME] enabled = BOOL)")
     group.add_argument("--collector.disable-defaults", dest="collector_disable_defaults", action="store_true",
                        help="start from no collector: only those enabled by --collector.NAME or the file run")
-    for entry in collectors.TABLE:
+    for entry in collector_table.TABLE:
         default = "on" if entry.enabled_by_default else "off"
         group.add_argument(f"--collector.{entry.name}", dest=f"collector.{entry.name}", action="store_const",
                            const=True, help=f"{entry.help} (default {default})")
         group.add_argument(f"--no-collector.{entry.name}", dest=f"collector.{entry.name}",
                            action="store_const", const=False, help=argparse.SUPPRESS)
+        for option in entry.options:
+            group.add_argument(f"--collector.{entry.name}.{option.name}", dest=f"option.{entry.name}.{option.name}",
+                               metavar=option.metavar, help=option.help)
     p.add_argument("--version", action="version", version=f"monitoring-agent {__version__}")
     return p
 
@@ -363,9 +377,10 @@ def _validate(key: str, raw: str, where: str) -> object:
 MAX_CONFIG_BYTES = 1 << 20
 
 
-def read_file(path: str) -> tuple[dict[str, str], dict[str, bool]]:
-    """The [agent] section of an INI file, keys normalised to underscores,
-    and the `enabled` key of each [collector.NAME] section."""
+def read_file(path: str) -> tuple[dict[str, str], dict[str, bool], dict]:
+    """The [agent] section of an INI file, keys normalised to underscores;
+    the `enabled` key of each [collector.NAME] section; and its options'
+    texts, by (collector, option), with where each was written."""
     cp = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
     try:
         # Never a FIFO or a device: a reload must not block (regular_files.py).
@@ -390,6 +405,7 @@ def read_file(path: str) -> tuple[dict[str, str], dict[str, bool]]:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"config file {path}: {first}") from None
     enabled: dict[str, bool] = {}
+    options: dict[tuple[str, str], tuple[str, str]] = {}  # (collector, option) -> (text, where)
     for section in cp.sections():
         if section == "agent":
             continue
@@ -397,15 +413,21 @@ def read_file(path: str) -> tuple[dict[str, str], dict[str, bool]]:
         if name == section:
             raise ConfigError(f"config file {path}: unknown section [{section}] "
                               "(expected [agent] or [collector.NAME])")
-        if name not in collectors.BY_NAME:
+        if name not in collector_table.BY_NAME:
             raise ConfigError(f"config file {path}: [{section}]: unknown collector {name!r} "
-                              f"(known: {', '.join(collectors.BY_NAME)})")
+                              f"(known: {', '.join(collector_table.BY_NAME)})")
+        known = {option.name.replace("-", "_"): option.name for option in collector_table.BY_NAME[name].options}
         for key, value in cp.items(section):
-            if key != "enabled":
-                raise ConfigError(f"config file {path}: [{section}]: unknown key {key!r} (expected enabled)")
-            enabled[name] = _boolean_in(value, f"config file {path}: [{section}] enabled")
+            if key == "enabled":
+                enabled[name] = _boolean_in(value, f"config file {path}: [{section}] enabled")
+                continue
+            option = known.get(key.replace("-", "_"))
+            if option is None:
+                raise ConfigError(f"config file {path}: [{section}]: unknown key {key!r} "
+                                  f"(expected {', '.join(['enabled', *known.values()])})")
+            options[(name, option)] = (value.strip(), f"config file {path}: [{section}] {key}")
     if not cp.has_section("agent"):
-        return {}, enabled
+        return {}, enabled, options
     out = {}
     for key, value in cp.items("agent"):
         name = key.replace("-", "_")
@@ -415,7 +437,25 @@ def read_file(path: str) -> tuple[dict[str, str], dict[str, bool]]:
             raise ConfigError(f"config file {path}: line {_second_line_of(text, name)}: "
                               f"key {name!r} given twice in [agent]")
         out[name] = value.strip()
-    return out, enabled
+    return out, enabled, options
+
+
+def _collector_options(texts: dict) -> dict:
+    """Every collector's options: the defaults, with the texts given
+    (file, then flags) parsed by each Option's own parser."""
+    out = {}
+    for entry in collector_table.TABLE:
+        values = collector_table.default_options(entry)
+        for option in entry.options:
+            given = texts.get((entry.name, option.name))
+            if given is not None:
+                text, where = given
+                try:
+                    values[option.name] = option.parse(text)
+                except ValueError as exc:
+                    raise ConfigError(f"{where}: {exc}") from None
+        out[entry.name] = values
+    return out
 
 
 def _boolean_in(raw: str, where: str) -> bool:
@@ -477,7 +517,7 @@ def _check_combinations(values: dict[str, object], where: dict[str, str]) -> Non
 
 # Values that name files: made absolute against the directory the agent was
 # started in, because --daemon changes to / and a reload reads them again.
-PATH_KEYS = ("procfs", "pidfile", "tls_cert", "tls_key", "tls_client_ca", "auth_token_file")
+PATH_KEYS = ("procfs", "sysfs", "rootfs", "pidfile", "tls_cert", "tls_key", "tls_client_ca", "auth_token_file")
 
 
 def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
@@ -494,18 +534,23 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
         path = default_config
     values: dict[str, object] = {}
     where: dict[str, str] = {}  # each value's origin, as error messages name it
-    enabled = dict.fromkeys(collectors.DEFAULT_ENABLED, True)
+    enabled = dict.fromkeys(collector_table.DEFAULT_ENABLED, True)
     if args.pop("collector_disable_defaults", False):
         enabled = {}
+    option_texts: dict = {}
     if path is not None:
-        file_values, file_enabled = read_file(path)
+        file_values, file_enabled, option_texts = read_file(path)
         for key, raw in file_values.items():
             where[key] = f"config file {path}: {key}"
             values[key] = _validate(key, raw, where[key])
         enabled.update(file_enabled)
     for key in [k for k in args if k.startswith("collector.")]:
         enabled[key.removeprefix("collector.")] = args.pop(key)
-    values["collectors"] = tuple(e.name for e in collectors.TABLE if enabled.get(e.name))
+    for key in [k for k in args if k.startswith("option.")]:
+        name, option = key.removeprefix("option.").split(".", 1)
+        option_texts[(name, option)] = (args.pop(key), f"--collector.{name}.{option}")
+    values["collectors"] = tuple(e.name for e in collector_table.TABLE if enabled.get(e.name))
+    values["collector_options"] = _collector_options(option_texts)
     for key, raw in args.items():
         if key == "config":
             continue

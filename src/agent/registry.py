@@ -15,6 +15,7 @@ import threading
 import time
 
 from agent import __version__, metrics
+from agent.collectors.base import Context, NoData
 from agent.metrics import Family, Series
 from agent.procfs.layout import ParseError
 from agent.procfs.reader import is_proc_mount
@@ -33,13 +34,16 @@ PROCESS_CPU = metrics.counter("agent_process_cpu_seconds", "User and system CPU 
 PROCESS_RSS = metrics.gauge("agent_process_resident_memory_bytes", "The agent's resident memory.")
 PROCESS_FDS = metrics.gauge("agent_process_open_fds", "File descriptors the agent has open.")
 NO_LABELS = ()
+# The time a tree collector is given (Context.deadline).
+COLLECT_SECONDS = 5.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 class SourceState:
-    __slots__ = ("collector", "labels", "path", "loader", "fd", "ok", "error", "duration", "last_success")
+    __slots__ = ("collector", "labels", "path", "loader", "fd", "ok", "error", "duration", "last_success",
+                 "no_data")
 
-    def __init__(self, collector, path: str, loader: Callable[[int], bytes]):
+    def __init__(self, collector, path: str | None, loader: Callable[[int], bytes] | None):
         self.collector = collector
         # The label set of this source's samples, one tuple for every
         # scrape: the renderer's plan then matches it by identity.
@@ -51,6 +55,7 @@ class SourceState:
         self.error: str | None = None
         self.duration = 0.0
         self.last_success: float | None = None
+        self.no_data: str | None = None  # why, while the host has no such source
 
 
 class SelfStatm:
@@ -99,18 +104,25 @@ def count_self_fds() -> int:
     return len(os.listdir("/proc/self/fd")) - 1
 
 
+def source_state(collector, procfs_root: str, backend) -> SourceState:
+    if hasattr(collector, "relpath"):  # a file collector: the registry reads its file
+        return SourceState(collector, os.path.join(procfs_root, collector.relpath),
+                           backend.make_loader(collector.source))
+    return SourceState(collector, None, None)
+
+
 class Registry:
     def __init__(self, procfs_root: str, backend_name: str, backend, collectors,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None, sysfs_root: str = "/sys", rootfs_root: str = "/"):
         self.procfs_root = procfs_root
+        self.sysfs_root = sysfs_root
+        self.rootfs_root = rootfs_root
+        self.backend = backend
         self.backend_name = backend_name
         self.log = log or logging.getLogger("agent")
         self.started = time.time()
         self.keep_open = is_proc_mount(procfs_root)
-        self._sources = [
-            SourceState(c, os.path.join(procfs_root, c.relpath), backend.make_loader(c.source))
-            for c in collectors
-        ]
+        self._sources = [source_state(c, procfs_root, backend) for c in collectors]
         # Every source is listed at every scrape, failed or not: one tuple
         # of label sets for the life of the registry.
         self._source_labels = tuple(s.labels for s in self._sources)
@@ -182,19 +194,27 @@ class Registry:
             start = clock()
             try:
                 families = self._collect_source(s)
+            except NoData as exc:
+                # Not a failure: the host has no such source (success 1,
+                # /health says so, the agent is not degraded).
+                if s.no_data is None:
+                    self.log.debug("source %s: no data on this host: %s", s.collector.source, exc)
+                s.ok, s.error, s.no_data = True, None, str(exc) or "no data"
+                s.last_success = now
             except Exception as exc:  # noqa: BLE001 -- one source fails, never the scrape
                 families = None
+                where = s.path or s.collector.source
                 if isinstance(exc, (OSError, ParseError)):
-                    error = f"{s.path}: {exc}"
+                    error = f"{where}: {exc}"
                 else:  # a surprise (a collector's bug): name it
-                    error = f"{s.path}: {type(exc).__name__}: {exc}"
+                    error = f"{where}: {type(exc).__name__}: {exc}"
                 if s.ok is not False or s.error != error:
                     self.log.error("source %s failed: %s", s.collector.source, error)
                 s.ok, s.error = False, error
             else:
                 if s.ok is False:
                     self.log.info("source %s recovered", s.collector.source)
-                s.ok, s.error = True, None
+                s.ok, s.error, s.no_data = True, None, None
                 s.last_success = now
                 out += families
             s.duration = (clock() - start) / 1e9
@@ -208,6 +228,9 @@ class Registry:
         return out
 
     def _collect_source(self, s: SourceState) -> list[Family]:
+        if s.loader is None:  # a tree collector reads for itself
+            return s.collector.collect(Context(self.procfs_root, self.sysfs_root, self.rootfs_root,
+                                               self.backend, time.monotonic() + COLLECT_SECONDS))
         # s.fd, the kept descriptor, changes only here and in close(): a
         # registry being closed (keep_open False) reads with a descriptor of
         # its own and leaves s.fd for close() to release.
@@ -278,6 +301,7 @@ class Registry:
                 "error": s.error,
                 "duration_seconds": round(s.duration, 6),
                 "last_success": s.last_success,
+                **({"no_data": s.no_data} if s.no_data is not None else {}),
             }
             for s in self._sources
         }

@@ -188,7 +188,8 @@ class Service:
                 return
             registry = self.registry
             # Another set of collectors is another set of sources.
-            if (new.procfs, new.backend, new.collectors) != (old.procfs, old.backend, old.collectors):
+            if (new.procfs, new.sysfs, new.rootfs, new.backend, new.collectors) != \
+                    (old.procfs, old.sysfs, old.rootfs, old.backend, old.collectors):
                 try:
                     registry = build_registry(new, self.log, self.cpu_window)
                 except ConfigError as exc:

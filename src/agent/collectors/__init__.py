@@ -17,6 +17,7 @@ parametrised over collectors.
 
 from __future__ import annotations
 
+from agent.collectors.base import Context, NoData, Option
 from agent.collectors.diskstats import DiskstatsCollector
 from agent.collectors.filters import NameFilter
 from agent.collectors.loadavg import LoadavgCollector
@@ -37,36 +38,46 @@ class Entry:
     enabled_by_default: bool
     # What it exposes, from where: the README's table and --help.
     help: str
-    # (config, cpu_window) -> the collector, its options taken from config.
+    # (config, cpu_window, options) -> the collector; options maps each of
+    # its Option names to the value in force.
     build: Callable
+    options: tuple = ()
 
 
 TABLE = (
     Entry("stat", True, "CPU percentages over the CPU window, processes running and blocked, "
           "online CPUs (/proc/stat)",
-          lambda config, cpu_window: StatCollector(cpu_window)),
+          lambda config, cpu_window, options: StatCollector(cpu_window)),
     Entry("meminfo", True, "memory and swap (/proc/meminfo)",
-          lambda config, cpu_window: MeminfoCollector()),
+          lambda config, cpu_window, options: MeminfoCollector()),
     Entry("diskstats", True, "per-disk I/O counters (/proc/diskstats)",
-          lambda config, cpu_window: DiskstatsCollector(NameFilter(config.disk_include, config.disk_exclude))),
+          lambda config, cpu_window, options: DiskstatsCollector(NameFilter(config.disk_include, config.disk_exclude))),
     Entry("netdev", True, "per-interface traffic counters (/proc/net/dev)",
-          lambda config, cpu_window: NetdevCollector(NameFilter(config.net_include, config.net_exclude))),
+          lambda config, cpu_window, options: NetdevCollector(NameFilter(config.net_include, config.net_exclude))),
     Entry("loadavg", True, "load averages (/proc/loadavg)",
-          lambda config, cpu_window: LoadavgCollector()),
+          lambda config, cpu_window, options: LoadavgCollector()),
     Entry("uptime", True, "seconds since boot (/proc/uptime)",
-          lambda config, cpu_window: UptimeCollector()),
+          lambda config, cpu_window, options: UptimeCollector()),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 DEFAULT_ENABLED = tuple(entry.name for entry in TABLE if entry.enabled_by_default)
 
 
+def default_options(entry: Entry) -> dict:
+    return {option.name: option.default for option in entry.options}
+
+
 def build(names, config, cpu_window) -> list:
-    """The collectors named, in the table's order."""
-    return [entry.build(config, cpu_window) for entry in TABLE if entry.name in names]
+    """The collectors named, in the table's order, with their options from
+    config.collector_options (the defaults where it has none)."""
+    chosen = getattr(config, "collector_options", None) or {}
+    return [entry.build(config, cpu_window, chosen.get(entry.name) or default_options(entry))
+            for entry in TABLE if entry.name in names]
 
 
 __all__ = [
-    "BY_NAME", "DEFAULT_ENABLED", "TABLE", "Entry", "build",
+    "BY_NAME", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options",
+    "Context", "NoData", "Option",
     "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
     "NetdevCollector", "StatCollector", "UptimeCollector",
 ]

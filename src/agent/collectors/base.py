@@ -1,0 +1,48 @@
+"""What every collector is given and may say back, and how a collector
+declares its options.
+
+A collector is either a file collector (`source`, `relpath`, and
+`families(data)` on the bytes the backend's loader read: the registry
+opens, keeps and reads the file) or a tree collector (`source` and
+`collect(context) -> list[Family]`: it reads what it needs itself, many
+files, a directory walk, statvfs).  Either may raise NoData for a source
+this host does not have (no /proc/pressure before Linux 4.20, no hwmon
+chip in a VM): the registry tells that apart from a failure.
+"""
+
+from __future__ import annotations
+
+from agent.records import record
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    from typing import Callable
+
+
+class NoData(Exception):
+    """This host has no such source: not a failure, one debug line."""
+
+
+@record
+class Context:
+    """The roots a tree collector reads under (never global paths), the
+    parser backend (agent.procfs.cbackend or pybackend), and the
+    time.monotonic() by which it should return."""
+    procfs: str
+    sysfs: str
+    rootfs: str
+    backend: object
+    deadline: float
+
+
+@record
+class Option:
+    """One collector option, declared once: `--collector.NAME.OPTION` on the
+    command line, `OPTION = value` in the file's [collector.NAME] section,
+    --help and the README's table all come from here.  `parse` turns the
+    text into the value or raises ValueError with the reason."""
+    name: str
+    parse: Callable
+    default: object
+    help: str
+    metavar: str = "VALUE"
