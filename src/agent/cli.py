@@ -7,7 +7,7 @@ import os
 import sys
 
 from agent import backend as backends
-from agent.config import Config, ConfigError, load
+from agent.config import Config, ConfigError, collector_timeouts, load
 from agent.cpu import CpuWindow
 from agent.logs import LogTargetError, setup_logging
 from agent.registry import Registry
@@ -28,7 +28,7 @@ def build_registry(config: Config, log: logging.Logger, cpu_window: CpuWindow | 
     if cpu_window is None:
         cpu_window = CpuWindow(config.cpu_window)
     return Registry(config.procfs, backend_name, backend, build_collectors(config, cpu_window), log,
-                    sysfs_root=config.sysfs, rootfs_root=config.rootfs)
+                    sysfs_root=config.sysfs, rootfs_root=config.rootfs, timeouts=collector_timeouts(config))
 
 
 def build_server_settings(config: Config, log: logging.Logger):
@@ -116,9 +116,6 @@ def main(argv: list[str] | None = None) -> int:
 
     cbackend.tune_malloc()  # whatever the parser backend, where the extension is built
 
-    # The first collection is the CPU window's baseline, and says at once
-    # which sources work on this host.
-    registry.collect()
     service = None
     host, port = config.listen_address
     try:

@@ -78,6 +78,9 @@ class Config:
     # The collectors that run, in agent.collector_table.TABLE's order: the
     # defaults, then [collector.NAME] sections, then --collector.NAME flags.
     collectors: tuple = collector_table.DEFAULT_ENABLED
+    # Seconds a collector may take before a scrape leaves it out, unless its
+    # own timeout key says otherwise.
+    collector_timeout: float = 5.0
     # Per collector, its options' values (every collector, defaults filled).
     collector_options: dict = {entry.name: collector_table.default_options(entry) for entry in collector_table.TABLE}
     # Flags only (not config-file keys):
@@ -96,7 +99,7 @@ FILE_KEYS = ("listen", "procfs", "sysfs", "rootfs", "cpu_window", "backend", "di
              "tls_cert", "tls_key", "tls_client_ca", "tls_client_auth", "tls_min_version",
              "auth_token_file", "allow", "health_requires_auth",
              "max_connections", "header_timeout", "max_header_bytes", "keepalive_timeout",
-             "push", "push_interval", "push_buffer_limit")
+             "push", "push_interval", "push_buffer_limit", "collector_timeout")
 FLAGS_ONLY = ("config", "once", "format", "daemon")
 # The PID file --daemon writes when none is configured.
 DAEMON_PIDFILE = "/run/monitoring-agent.pid"
@@ -243,6 +246,7 @@ VALIDATORS: dict[str, Callable[[str], object]] = {
     # bridges 79 minutes of outage at 30 s and 63 points a collection
     # (docs/PUSH.md); the bound keeps a typo from reserving gigabytes.
     "push_buffer_limit": _integer(1, 1_000_000),
+    "collector_timeout": _seconds(0, 300),
     "tls_cert": _path,
     "tls_key": _path,
     "tls_client_ca": _path,
@@ -350,18 +354,24 @@ def build_parser() -> argparse.ArgumentParser:
                            "past it (default 10000, ~2 MiB)")
     group = p.add_argument_group(
         "collectors: --collector.NAME turns one on, --no-collector.NAME off (node_exporter's flags; "
-        "in the file, [collector.NAME] enabled = BOOL)")
+        "in the file, [collector.NAME] enabled = BOOL); --collector.NAME.timeout SECONDS gives one "
+        "its own time limit (timeout = SECONDS in its section)")
     group.add_argument("--collector.disable-defaults", dest="collector_disable_defaults", action="store_true",
                        help="start from no collector: only those enabled by --collector.NAME or the file run")
+    group.add_argument("--collector.timeout", dest="collector_timeout", metavar="SECONDS",
+                       help="seconds a collector may take before a scrape leaves it out and does not start it "
+                            "again until it returns (default 5; [agent] collector-timeout in the file)")
     for entry in collector_table.TABLE:
         default = "on" if entry.enabled_by_default else "off"
         group.add_argument(f"--collector.{entry.name}", dest=f"collector.{entry.name}", action="store_const",
                            const=True, help=f"{entry.help} (default {default})")
         group.add_argument(f"--no-collector.{entry.name}", dest=f"collector.{entry.name}",
                            action="store_const", const=False, help=argparse.SUPPRESS)
-        for option in entry.options:
+        for option in collector_table.options_of(entry):
+            # The options every collector has are told once, in the group's title.
+            common = option in collector_table.COMMON_OPTIONS
             group.add_argument(f"--collector.{entry.name}.{option.name}", dest=f"option.{entry.name}.{option.name}",
-                               metavar=option.metavar, help=option.help)
+                               metavar=option.metavar, help=argparse.SUPPRESS if common else option.help)
     p.add_argument("--version", action="version", version=f"monitoring-agent {__version__}")
     return p
 
@@ -416,7 +426,7 @@ def read_file(path: str) -> tuple[dict[str, str], dict[str, bool], dict]:
         if name not in collector_table.BY_NAME:
             raise ConfigError(f"config file {path}: [{section}]: unknown collector {name!r} "
                               f"(known: {', '.join(collector_table.BY_NAME)})")
-        known = {option.name.replace("-", "_"): option.name for option in collector_table.BY_NAME[name].options}
+        known = {option.name.replace("-", "_"): option.name for option in collector_table.options_of(collector_table.BY_NAME[name])}
         for key, value in cp.items(section):
             if key == "enabled":
                 enabled[name] = _boolean_in(value, f"config file {path}: [{section}] enabled")
@@ -446,7 +456,7 @@ def _collector_options(texts: dict) -> dict:
     out = {}
     for entry in collector_table.TABLE:
         values = collector_table.default_options(entry)
-        for option in entry.options:
+        for option in collector_table.options_of(entry):
             given = texts.get((entry.name, option.name))
             if given is not None:
                 text, where = given
@@ -570,3 +580,9 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
             values[key] = os.path.normpath(os.path.join(base_dir, values[key]))
     known = set(Config._fields)
     return Config(config=path, **{k: v for k, v in values.items() if k in known})
+
+
+def collector_timeouts(config: Config) -> dict[str, float]:
+    """Each collector's time limit: its own timeout key, else --collector.timeout."""
+    return {name: (options.get("timeout") or config.collector_timeout)
+            for name, options in config.collector_options.items()}

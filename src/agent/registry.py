@@ -9,6 +9,7 @@ Concurrent scrapes share one collection instead of each reading /proc.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -34,16 +35,24 @@ PROCESS_CPU = metrics.counter("agent_process_cpu_seconds", "User and system CPU 
 PROCESS_RSS = metrics.gauge("agent_process_resident_memory_bytes", "The agent's resident memory.")
 PROCESS_FDS = metrics.gauge("agent_process_open_fds", "File descriptors the agent has open.")
 NO_LABELS = ()
-# The time a tree collector is given (Context.deadline).
-COLLECT_SECONDS = 5.0
+# A source's time to return, unless --collector.timeout or its own timeout
+# key says otherwise.
+DEFAULT_TIMEOUT = 5.0
+# Worker threads that collect, apart from those blocked in overdue sources.
+WORKERS = 4
+# A second worker joins a collection when a source has run this long with
+# others waiting (a slow hwmon chip, statvfs of a network mount); below it,
+# one worker runs the sources back to back.
+JOIN_AFTER = 0.010
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 class SourceState:
     __slots__ = ("collector", "labels", "path", "loader", "fd", "ok", "error", "duration", "last_success",
-                 "no_data")
+                 "no_data", "timeout", "running", "started", "deadline", "done", "outcome", "close_fd")
 
-    def __init__(self, collector, path: str | None, loader: Callable[[int], bytes] | None):
+    def __init__(self, collector, path: str | None, loader: Callable[[int], bytes] | None,
+                 timeout: float = DEFAULT_TIMEOUT):
         self.collector = collector
         # The label set of this source's samples, one tuple for every
         # scrape: the renderer's plan then matches it by identity.
@@ -56,6 +65,15 @@ class SourceState:
         self.duration = 0.0
         self.last_success: float | None = None
         self.no_data: str | None = None  # why, while the host has no such source
+        self.timeout = timeout
+        # The task in a worker: running from submission until it returns,
+        # however late; a running source is never submitted again.
+        self.running = False
+        self.started: float | None = None  # monotonic, when a worker took it
+        self.deadline = 0.0
+        self.done = False
+        self.outcome: tuple = ()  # (families, None, ns) or (None, exception, ns)
+        self.close_fd = False  # the registry closed while this task ran: it closes its fd
 
 
 class SelfStatm:
@@ -104,16 +122,31 @@ def count_self_fds() -> int:
     return len(os.listdir("/proc/self/fd")) - 1
 
 
-def source_state(collector, procfs_root: str, backend) -> SourceState:
+def source_state(collector, procfs_root: str, backend, timeout: float) -> SourceState:
     if hasattr(collector, "relpath"):  # a file collector: the registry reads its file
         return SourceState(collector, os.path.join(procfs_root, collector.relpath),
-                           backend.make_loader(collector.source))
-    return SourceState(collector, None, None)
+                           backend.make_loader(collector.source), timeout)
+    return SourceState(collector, None, None, timeout)
 
 
 class Registry:
+    """The sources of one configuration, collected on a small pool of
+    worker threads, each under its deadline.
+
+    A collection hands its sources to the workers as one queue: in the
+    common case one worker runs them all, one after the other (two thread
+    hand-offs a collection, not two a source), and a second worker joins
+    only while a source has run for JOIN_AFTER with others waiting.  The
+    scraping thread waits for each source until its deadline (the source's
+    timeout, within the scrape's own); a source past it is left out of that
+    collection (success 0, one log line) and is not submitted again until
+    its task returns, so a read blocked in the kernel (a hung FUSE or NFS
+    mount, a FIFO) holds one thread, never more, however long it lasts.
+    """
+
     def __init__(self, procfs_root: str, backend_name: str, backend, collectors,
-                 log: logging.Logger | None = None, sysfs_root: str = "/sys", rootfs_root: str = "/"):
+                 log: logging.Logger | None = None, sysfs_root: str = "/sys", rootfs_root: str = "/",
+                 timeouts: dict[str, float] | None = None, workers: int = WORKERS):
         self.procfs_root = procfs_root
         self.sysfs_root = sysfs_root
         self.rootfs_root = rootfs_root
@@ -122,11 +155,15 @@ class Registry:
         self.log = log or logging.getLogger("agent")
         self.started = time.time()
         self.keep_open = is_proc_mount(procfs_root)
-        self._sources = [source_state(c, procfs_root, backend) for c in collectors]
+        timeouts = timeouts or {}
+        self._sources = [source_state(c, procfs_root, backend, timeouts.get(c.source, DEFAULT_TIMEOUT))
+                         for c in collectors]
         # Every source is listed at every scrape, failed or not: one tuple
         # of label sets for the life of the registry.
         self._source_labels = tuple(s.labels for s in self._sources)
         self._build_info = Family(BUILD_INFO, [((__version__, backend_name), 1)])
+        # _cond: collections (one at a time, shared by concurrent scrapes);
+        # _work: the workers' queue and every SourceState's task fields.
         self._cond = threading.Condition()
         self._collecting = False
         self._generation = 0
@@ -134,30 +171,53 @@ class Registry:
         self._error: BaseException | None = None
         self.last_collection: float | None = None
         self._statm = SelfStatm()
-        # The source a collection is reading now, for the log line of a stop
-        # that finds it blocked in the kernel.
-        self.collecting_source: str | None = None
-        self._close_pending = False  # close() gave up waiting: the collection closes
+        # One lock, two conditions: workers wait for tasks on _work, the
+        # collecting thread for results on _done.
+        self._work = threading.Condition(threading.Lock())
+        self._done = threading.Condition(self._work._lock)
+        self._queue: collections.deque[SourceState] = collections.deque()
+        self._workers = 0
+        self._idle = 0
+        self._worker_limit = max(1, workers)
+        self._closed = False
+        self._pid = os.getpid()
 
     @property
     def sources(self):
         return list(self._sources)
 
-    def replace_collectors(self, collectors) -> None:
+    @property
+    def collecting_source(self) -> str | None:
+        """The sources still running in a worker (blocked in the kernel, as
+        a stop finds them), for its log line."""
+        with self._work:
+            names = [s.collector.source for s in self._sources if s.running]
+        return ", ".join(names) or None
+
+    def replace_collectors(self, collectors, timeouts: dict[str, float] | None = None) -> None:
         """Swap collectors (new filters), keeping loaders and state (reload)."""
         by_source = {c.source: c for c in collectors}
         with self._cond:
             for s in self._sources:
                 s.collector = by_source.get(s.collector.source, s.collector)
+                if timeouts is not None:
+                    s.timeout = timeouts.get(s.collector.source, DEFAULT_TIMEOUT)
 
-    def collect(self) -> list[Family]:
-        """Collect every source; a scrape arriving during a collection
-        waits for it and shares its result."""
+    def collect(self, timeout: float | None = None) -> list[Family]:
+        """Collect every source, within `timeout` seconds when given (a
+        scrape's own time limit); a scrape arriving during a collection
+        waits for it, as long as its own limit allows, and shares its
+        result (the previous one if its limit ends first)."""
+        deadline = time.monotonic() + timeout if timeout is not None else None
         with self._cond:
             if self._collecting:
                 generation = self._generation
                 while self._generation == generation:
-                    self._cond.wait()
+                    # However long: a collection's sources all have deadlines.
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return self._result
+                    self._cond.wait(remaining)
                 if self._error is not None:  # the shared collection failed
                     raise self._error
                 return self._result
@@ -165,7 +225,7 @@ class Registry:
         result: list[Family] = []
         error: BaseException | None = None
         try:
-            result = self._collect()
+            result = self._collect(deadline)
         except BaseException as exc:
             error = exc
             raise
@@ -174,50 +234,55 @@ class Registry:
                 self._result, self._error = result, error
                 self._generation += 1
                 self._collecting = False
-                self.collecting_source = None
-                if self._close_pending:
-                    self._close_files()
                 self._cond.notify_all()
         return result
 
-    def _collect(self) -> list[Family]:
+    def _collect(self, deadline: float | None) -> list[Family]:
+        now = time.time()  # the collection's start: last_success of each source it reads
+        start = time.monotonic()
+        batch, inline = [], []
+        with self._work:
+            for s in self._sources:
+                if s.running:  # still in a worker since an earlier collection
+                    continue
+                s.deadline = start + s.timeout if deadline is None else min(start + s.timeout, deadline)
+                if self.keep_open and s.loader is not None:
+                    inline.append(s)
+                    continue
+                s.running, s.done, s.started = True, False, None
+                batch.append(s)
+            if batch:
+                self._queue.extend(batch)
+                self._wake_worker()
+        # On a real proc mount the file collectors' files are the kernel's
+        # own text (stat, meminfo, loadavg ...): no FIFO, FUSE daemon or
+        # network can be behind them, so they are read here, meanwhile, and
+        # a collection of them alone costs no thread hand-off (15 % of a
+        # scrape's instructions on this machine's /proc, docs/BENCHMARKS.md).
+        # Under any other root (a copy, a container's bind mount of files),
+        # they run on the workers like the tree collectors.
+        finished = {}
+        clock = time.perf_counter_ns
+        for s in inline:
+            begin = clock()
+            try:
+                finished[id(s)] = (self._collect_source(s), None, clock() - begin)
+            except Exception as exc:  # noqa: BLE001 -- reported below, as a worker's would be
+                finished[id(s)] = (None, exc, clock() - begin)
+        if batch:
+            self._wait(batch)
         out: list[Family] = []
         durations, successes = [], []
-        # Nanoseconds, as the clock counts them: a duration is then exact
-        # to the nanosecond (a difference of two float seconds carries
-        # binary noise in its last digits) and its shortest repr is a few
-        # digits, not 17, which the renderer formats ~3x faster.
-        clock = time.perf_counter_ns
-        now = time.time()  # the collection's start: last_success of each source it reads
+        with self._work:
+            finished.update((id(s), s.outcome) for s in batch if s.done)
         for s in self._sources:
-            self.collecting_source = s.collector.source
-            start = clock()
-            try:
-                families = self._collect_source(s)
-            except NoData as exc:
-                # Not a failure: the host has no such source (success 1,
-                # /health says so, the agent is not degraded).
-                if s.no_data is None:
-                    self.log.debug("source %s: no data on this host: %s", s.collector.source, exc)
-                s.ok, s.error, s.no_data = True, None, str(exc) or "no data"
-                s.last_success = now
-            except Exception as exc:  # noqa: BLE001 -- one source fails, never the scrape
-                families = None
-                where = s.path or s.collector.source
-                if isinstance(exc, (OSError, ParseError)):
-                    error = f"{where}: {exc}"
-                else:  # a surprise (a collector's bug): name it
-                    error = f"{where}: {type(exc).__name__}: {exc}"
-                if s.ok is not False or s.error != error:
-                    self.log.error("source %s failed: %s", s.collector.source, error)
-                s.ok, s.error = False, error
+            outcome = finished.get(id(s))
+            if outcome is not None:
+                families = self._record(s, outcome, now)
+                if families:
+                    out += families
             else:
-                if s.ok is False:
-                    self.log.info("source %s recovered", s.collector.source)
-                s.ok, s.error, s.no_data = True, None, None
-                s.last_success = now
-                out += families
-            s.duration = (clock() - start) / 1e9
+                self._record_overdue(s, start, s in batch)
             durations.append(s.duration)
             successes.append(1 if s.ok else 0)
         out.append(Series(SOURCE_DURATION, self._source_labels, durations))
@@ -227,13 +292,127 @@ class Registry:
         self.last_collection = time.time()
         return out
 
+    def _wait(self, batch: list[SourceState]) -> None:
+        """Until every source of the batch has returned or passed its deadline."""
+        pending = list(batch)
+        with self._work:
+            while True:
+                pending = [s for s in pending if not s.done]
+                now = time.monotonic()
+                pending = [s for s in pending if s.deadline > now]
+                if not pending:
+                    return
+                if self._queue and self._idle == 0 and any(
+                        s.started is not None and now - s.started >= JOIN_AFTER for s in pending):
+                    self._wake_worker()
+                wait = min(s.deadline for s in pending) - now
+                if self._queue:
+                    wait = min(wait, JOIN_AFTER)
+                self._done.wait(wait)
+
+    def _wake_worker(self) -> None:
+        # Under the lock.  An idle worker if there is one; else a new
+        # thread while under the limit, counting those blocked in overdue
+        # tasks apart (at most one per source: a running source is never
+        # submitted again).
+        if not self._queue:
+            return
+        if self._pid != os.getpid():
+            # Forked (--daemon) after a collection: the workers stayed in
+            # the parent.
+            self._pid, self._workers, self._idle = os.getpid(), 0, 0
+        if self._idle:
+            self._work.notify()
+            return
+        overdue = sum(1 for s in self._sources if s.running and s.started is not None
+                      and time.monotonic() > s.deadline)
+        if self._workers < self._worker_limit + overdue:
+            self._workers += 1
+            threading.Thread(target=self._worker, name="collector", daemon=True).start()
+
+    def _worker(self) -> None:
+        clock = time.perf_counter_ns
+        while True:
+            with self._work:
+                while not self._queue and not self._closed:
+                    self._idle += 1
+                    self._work.wait()
+                    self._idle -= 1
+                if not self._queue:  # closed
+                    self._workers -= 1
+                    return
+                s = self._queue.popleft()
+                s.started = time.monotonic()
+            begin = clock()
+            try:
+                outcome = (self._collect_source(s), None, clock() - begin)
+            except BaseException as exc:  # noqa: BLE001 -- reported by the collecting thread
+                outcome = (None, exc, clock() - begin)
+            with self._work:
+                s.outcome, s.done, s.running = outcome, True, False
+                if s.close_fd and s.fd is not None:
+                    os.close(s.fd)
+                    s.fd = None
+                if not self._queue or time.monotonic() >= s.deadline or self._closed:
+                    # The batch is through (or this one was awaited past its
+                    # deadline): one wake-up of the collecting thread, not one
+                    # per source.
+                    self._done.notify_all()
+
+    def _record(self, s: SourceState, outcome: tuple, now: float) -> list[Family] | None:
+        families, exc, ns = outcome
+        # Nanoseconds, as the clock counts them: a duration is then exact
+        # to the nanosecond (a difference of two float seconds carries
+        # binary noise in its last digits) and its shortest repr is a few
+        # digits, not 17, which the renderer formats ~3x faster.
+        s.duration = ns / 1e9
+        if exc is None:
+            if s.ok is False:
+                self.log.info("source %s recovered", s.collector.source)
+            s.ok, s.error, s.no_data = True, None, None
+            s.last_success = now
+            return families
+        if isinstance(exc, NoData):
+            # Not a failure: the host has no such source (success 1,
+            # /health says so, the agent is not degraded).
+            if s.no_data is None:
+                self.log.debug("source %s: no data on this host: %s", s.collector.source, exc)
+            s.ok, s.error, s.no_data = True, None, str(exc) or "no data"
+            s.last_success = now
+            return None
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: not a source's failure
+            raise exc
+        where = s.path or s.collector.source
+        if isinstance(exc, (OSError, ParseError)):
+            error = f"{where}: {exc}"
+        else:  # a surprise (a collector's bug): name it
+            error = f"{where}: {type(exc).__name__}: {exc}"
+        self._fail(s, error)
+        return None
+
+    def _record_overdue(self, s: SourceState, start: float, awaited: bool) -> None:
+        """A source that did not return in time: awaited in this collection
+        until its deadline, or still running since an earlier one (its
+        error stays as it was first said, and is logged once)."""
+        with self._work:
+            began = s.started
+        s.duration = 0.0 if began is None else max(0.0, time.monotonic() - max(began, start))
+        if awaited or s.ok is not False:
+            self._fail(s, f"did not return within {round(s.deadline - start, 3):g} s; "
+                          "not started again until it does")
+
+    def _fail(self, s: SourceState, error: str) -> None:
+        if s.ok is not False or s.error != error:
+            self.log.error("source %s failed: %s", s.collector.source, error)
+        s.ok, s.error = False, error
+
     def _collect_source(self, s: SourceState) -> list[Family]:
         if s.loader is None:  # a tree collector reads for itself
             return s.collector.collect(Context(self.procfs_root, self.sysfs_root, self.rootfs_root,
-                                               self.backend, time.monotonic() + COLLECT_SECONDS))
-        # s.fd, the kept descriptor, changes only here and in close(): a
-        # registry being closed (keep_open False) reads with a descriptor of
-        # its own and leaves s.fd for close() to release.
+                                               self.backend, s.deadline))
+        # s.fd, the kept descriptor, is used by this source's one task at a
+        # time; close() leaves it to a running task (close_fd).  A registry
+        # being closed (keep_open False) reads with a descriptor of its own.
         kept = s.fd if self.keep_open else None
         fd = kept
         if fd is None:
@@ -253,38 +432,40 @@ class Registry:
         return s.collector.families(data)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Close the files kept open.  A collection in progress (a scrape
-        racing a reload that replaced this registry) is waited for, up to
-        `timeout` seconds; any collection after this one opens and closes
-        its files itself, so no descriptor is closed under a reader or left
-        behind.  False when the collection in progress has not ended in
-        time (blocked in the kernel): it closes the files when it ends."""
+        """Close the files kept open and let the workers go, waiting up to
+        `timeout` seconds for a collection in progress.  A source still
+        running (blocked in the kernel) closes its own file when it
+        returns, if ever.  False when one is still running."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            # Under the lock that starts collections: one started after this
-            # sees keep_open False and leaves the kept descriptors alone; the
-            # one in progress, if any, is waited for (only that one: scrapes
-            # may keep coming).
             self.keep_open = False
             if self._collecting:
                 generation = self._generation
                 while self._generation == generation:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        self._close_pending = True
-                        return False
+                        break
                     self._cond.wait(remaining)
-            self._close_files()
-        return True
-
-    def _close_files(self) -> None:
-        # Under self._cond, with no collection in progress.
-        for s in self._sources:
-            if s.fd is not None:
-                os.close(s.fd)
-                s.fd = None
+        with self._work:
+            # Sources still running get what is left of the time to return.
+            while any(s.running for s in self._sources):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._done.wait(remaining)
+            # Workers drain what is queued (scrapes racing a reload may still
+            # collect through this registry), then leave.
+            self._closed = True
+            for s in self._sources:
+                if s.running:
+                    s.close_fd = True
+                elif s.fd is not None:
+                    os.close(s.fd)
+                    s.fd = None
+            self._work.notify_all()
+            running = any(s.running for s in self._sources)
         self._statm.close()
-        self._close_pending = False
+        return not running
 
     def _process_families(self) -> list[Family]:
         times = os.times()
@@ -302,6 +483,7 @@ class Registry:
                 "duration_seconds": round(s.duration, 6),
                 "last_success": s.last_success,
                 **({"no_data": s.no_data} if s.no_data is not None else {}),
+                **({"stuck": True} if s.ok is False and s.running else {}),
             }
             for s in self._sources
         }

@@ -18,7 +18,7 @@ import time
 
 from agent import systemd
 from agent.cli import describe_access
-from agent.config import Config, ConfigError, load
+from agent.config import Config, ConfigError, collector_timeouts, load
 from agent.cpu import CpuWindow
 from agent.logs import LogTargetError, setup_logging
 from agent.pidfile import PidFile
@@ -98,6 +98,11 @@ class Service:
             signal.signal(sig, lambda signum, frame: None)  # the wakeup fd does the work
         try:
             self._thread = self._start_server(self.server)
+            # The first collection is the CPU window's baseline and says at
+            # once which sources work on this host.  In a thread of its own,
+            # after the port answers: /health and a stop never wait for it
+            # (a scrape arriving meanwhile shares it).
+            threading.Thread(target=self.registry.collect, name="first-collection", daemon=True).start()
             host, port = self.server.address[:2]
             self.log.info("serving on %s:%d (backend %s, procfs %s; %s)", host, port,
                           self.registry.backend_name, self.config.procfs,
@@ -229,7 +234,7 @@ class Service:
             # Everything is valid: apply.
             self.cpu_window.set_window(new.cpu_window)
             if registry is self.registry:
-                registry.replace_collectors(build_collectors(new, self.cpu_window))
+                registry.replace_collectors(build_collectors(new, self.cpu_window), collector_timeouts(new))
             else:
                 old_registry, self.registry = self.registry, registry
                 # Without waiting: a collection of the old registry blocked

@@ -60,11 +60,32 @@ TABLE = (
           lambda config, cpu_window, options: UptimeCollector()),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 300:  # NaN too
+        raise ValueError(f"expected seconds between 0 (exclusive) and 300, got {text!r}")
+    return seconds
+
+
+# Options every collector has, before its own.
+COMMON_OPTIONS = (
+    Option("timeout", _timeout, None, "seconds this collector may take before a scrape leaves it out "
+           "(default: --collector.timeout)", "SECONDS"),
+)
+
+
+def options_of(entry: Entry) -> tuple:
+    return COMMON_OPTIONS + tuple(entry.options)
 DEFAULT_ENABLED = tuple(entry.name for entry in TABLE if entry.enabled_by_default)
 
 
 def default_options(entry: Entry) -> dict:
-    return {option.name: option.default for option in entry.options}
+    return {option.name: option.default for option in options_of(entry)}
 
 
 def build(names, config, cpu_window) -> list:
@@ -76,7 +97,7 @@ def build(names, config, cpu_window) -> list:
 
 
 __all__ = [
-    "BY_NAME", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options",
+    "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
     "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
     "NetdevCollector", "StatCollector", "UptimeCollector",
