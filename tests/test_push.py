@@ -261,6 +261,7 @@ def stat(pusher: Pusher, family: str, target: str):
 class Victoria:
     def __init__(self, tmp_path: Path):
         self.http, self.graphite, self.influx_udp = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.log_path = tmp_path / "vm.log"
         self.proc = subprocess.Popen(
             [VICTORIA, f"-httpListenAddr=127.0.0.1:{self.http}",
@@ -321,7 +322,15 @@ def victoria(tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail("victoria-metrics is required in CI")
         pytest.skip("victoria-metrics not installed")
-    vm = Victoria(tmp_path)
+    # Ports are picked free, then bound by another process: another test's
+    # server may take one in between (the Influx port is TCP and UDP both).
+    for attempt in range(3):
+        try:
+            vm = Victoria(tmp_path / f"vm{attempt}")
+            break
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
     yield vm
     vm.stop()
 
