@@ -166,8 +166,10 @@ class Registry:
         # _work: the workers' queue and every SourceState's task fields.
         self._cond = threading.Condition()
         self._collecting = False
+        self._collecting_only: frozenset | None = None
         self._generation = 0
         self._result: list[Family] = []
+        self._result_only: frozenset | None = None
         self._error: BaseException | None = None
         self.last_collection: float | None = None
         self._statm = SelfStatm()
@@ -203,46 +205,56 @@ class Registry:
                 if timeouts is not None:
                     s.timeout = timeouts.get(s.collector.source, DEFAULT_TIMEOUT)
 
-    def collect(self, timeout: float | None = None) -> list[Family]:
-        """Collect every source, within `timeout` seconds when given (a
-        scrape's own time limit); a scrape arriving during a collection
-        waits for it, as long as its own limit allows, and shares its
-        result (the previous one if its limit ends first)."""
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.collector.source for s in self._sources)
+
+    def collect(self, timeout: float | None = None, only: frozenset | None = None) -> list[Family]:
+        """Collect every source, or those named in `only` (a scrape's
+        collect[] and exclude[]), within `timeout` seconds when given (a
+        scrape's own time limit).  One collection runs at a time: a scrape
+        arriving during one of the same sources shares its result, one of
+        other sources waits for it to end; either waits only as long as its
+        own limit allows (then it gets the previous result of its sources,
+        or nothing)."""
         deadline = time.monotonic() + timeout if timeout is not None else None
         with self._cond:
-            if self._collecting:
+            while self._collecting:
+                sharing = self._collecting_only == only
                 generation = self._generation
                 while self._generation == generation:
                     # However long: a collection's sources all have deadlines.
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        return self._result
+                        return self._result if self._result_only == only else []
                     self._cond.wait(remaining)
-                if self._error is not None:  # the shared collection failed
-                    raise self._error
-                return self._result
-            self._collecting = True
+                if sharing:
+                    if self._error is not None:  # the shared collection failed
+                        raise self._error
+                    return self._result
+            self._collecting, self._collecting_only = True, only
         result: list[Family] = []
         error: BaseException | None = None
         try:
-            result = self._collect(deadline)
+            result = self._collect(deadline, only)
         except BaseException as exc:
             error = exc
             raise
         finally:
             with self._cond:
-                self._result, self._error = result, error
+                self._result, self._result_only, self._error = result, only, error
                 self._generation += 1
                 self._collecting = False
                 self._cond.notify_all()
         return result
 
-    def _collect(self, deadline: float | None) -> list[Family]:
+    def _collect(self, deadline: float | None, only: frozenset | None = None) -> list[Family]:
         now = time.time()  # the collection's start: last_success of each source it reads
         start = time.monotonic()
+        sources = self._sources if only is None else [s for s in self._sources if s.collector.source in only]
         batch, inline = [], []
         with self._work:
-            for s in self._sources:
+            for s in sources:
                 if s.running:  # still in a worker since an earlier collection
                     continue
                 s.deadline = start + s.timeout if deadline is None else min(start + s.timeout, deadline)
@@ -275,7 +287,7 @@ class Registry:
         durations, successes = [], []
         with self._work:
             finished.update((id(s), s.outcome) for s in batch if s.done)
-        for s in self._sources:
+        for s in sources:
             outcome = finished.get(id(s))
             if outcome is not None:
                 families = self._record(s, outcome, now)
@@ -285,8 +297,9 @@ class Registry:
                 self._record_overdue(s, start, s in batch)
             durations.append(s.duration)
             successes.append(1 if s.ok else 0)
-        out.append(Series(SOURCE_DURATION, self._source_labels, durations))
-        out.append(Series(SOURCE_SUCCESS, self._source_labels, successes))
+        labels = self._source_labels if only is None else tuple(s.labels for s in sources)
+        out.append(Series(SOURCE_DURATION, labels, durations))
+        out.append(Series(SOURCE_SUCCESS, labels, successes))
         out.append(self._build_info)
         out.extend(self._process_families())
         self.last_collection = time.time()
