@@ -293,3 +293,14 @@ def test_a_collection_past_its_deadline_stops_before_the_next_zone():
 
 def test_promtool_lint_is_clean():
     promtool_check(agent_thermal(DESKTOP, "python").text)
+
+
+def test_a_type_that_is_not_utf8_is_shown_with_a_replacement_character(tmp_path, backend_name):
+    # node_exporter 1.5.0 panics on it (a label value must be UTF-8) and exits.
+    tree = copy_of_desktop(tmp_path)
+    (zone(tree, 0) / "type").write_bytes(b"caf\xe9 zone\n")
+    (cooling(tree, 3) / "type").write_bytes(b"\xffFan\n")
+    mine = agent_thermal(tree, backend_name)
+    assert mine.family("node_thermal_zone_temp")[(("type", "caf\ufffd zone"), ("zone", "0"))] == "27.8"
+    assert mine.family("node_cooling_device_max_state")[(("name", "3"), ("type", "\ufffdFan"))] == "1"
+    promtool_check(mine.text)
