@@ -18,16 +18,20 @@ from agent import __version__, collectors
 from agentproc import AgentProcess
 from exposition_parse import parse_samples
 from test_service import wait_for
-from trees import PROCFS_TREES
+from trees import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
-TREE = PROCFS_TREES / "linux-5.15-ubuntu22"
+# Trees on which every collector has something to show: the seed's six
+# /proc files, /proc/pressure, and /sys/class/thermal.
+TREE = FIXTURES / "procfs-host" / "linux-6.8-host"
+SYSFS = FIXTURES / "sysfs" / "desktop"
 NAMES = [entry.name for entry in collectors.TABLE]
 
 
 def once(*args: str, backend: str = "python") -> dict:
-    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--backend", backend,
-                        *args], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--sysfs", str(SYSFS),
+                        "--backend", backend, *args],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     return parse_samples(r.stdout)
 
@@ -105,10 +109,10 @@ def test_unknown_collector_flag_is_one_line_and_exit_2():
 
 def test_a_reload_switches_collectors_and_health_follows(tmp_path):
     conf = tmp_path / "agent.conf"
-    conf.write_text(f"[agent]\nprocfs = {TREE}\n")
+    conf.write_text(f"[agent]\nprocfs = {TREE}\nsysfs = {SYSFS}\n")
     with AgentProcess("--config", str(conf)) as agent:
         assert sources(parse_samples(agent.metrics_text())) == set(NAMES)
-        conf.write_text(f"[agent]\nprocfs = {TREE}\n[collector.diskstats]\nenabled = false\n")
+        conf.write_text(f"[agent]\nprocfs = {TREE}\nsysfs = {SYSFS}\n[collector.diskstats]\nenabled = false\n")
         agent.proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: "reloaded configuration" in agent.log())
         samples = parse_samples(agent.metrics_text())
@@ -116,7 +120,7 @@ def test_a_reload_switches_collectors_and_health_follows(tmp_path):
         assert not any(name.startswith("node_disk_") for name, _ in samples)
         health = json.loads(agent.request("/health")[2])
         assert set(health["sources"]) == set(NAMES) - {"diskstats"} and health["status"] == "ok"
-        conf.write_text(f"[agent]\nprocfs = {TREE}\n")
+        conf.write_text(f"[agent]\nprocfs = {TREE}\nsysfs = {SYSFS}\n")
         agent.proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: agent.log().count("reloaded configuration") == 2)
         assert sources(parse_samples(agent.metrics_text())) == set(NAMES)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import collectors
 from agentproc import AgentProcess
 from trees import procfs_trees
 from exposition_parse import parse_samples
@@ -38,7 +39,9 @@ def live_tree(tmp_path):
 
 
 def run_once(tree: Path, backend: str, *extra: str) -> str:
-    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(tree),
+    # The tree as the sysfs root too: it has no class/, so the sysfs
+    # collectors see no data and the /proc reference is the whole exposition.
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(tree), "--sysfs", str(tree),
                         "--backend", backend, *extra],
                        capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr.decode()
@@ -107,7 +110,7 @@ def test_promtool_lint_is_clean_on_a_live_scrape(live_tree, backend_name):
 
 
 def test_scrape_over_http(live_tree, backend_name):
-    with AgentProcess("--procfs", str(live_tree), "--backend", backend_name) as agent:
+    with AgentProcess("--procfs", str(live_tree), "--sysfs", str(live_tree), "--backend", backend_name) as agent:
         status, headers, body = agent.request("/metrics")
         assert status == 200 and headers["Content-Type"] == TEXT
         check_against_reference(body.decode(), live_tree)
@@ -131,7 +134,7 @@ def test_scrape_over_http(live_tree, backend_name):
         status, headers, body = agent.request("/health")
         health = json.loads(body)
         assert status == 200 and health["status"] == "ok" and health["backend"] == backend_name
-        assert set(health["sources"]) == {"stat", "meminfo", "diskstats", "netdev", "loadavg", "uptime"}
+        assert set(health["sources"]) == set(collectors.DEFAULT_ENABLED)
 
         status, _, body = agent.request("/")
         assert status == 200 and b'href="/metrics"' in body

@@ -23,7 +23,9 @@ from agent.collectors.filters import NameFilter
 from agent.collectors.loadavg import LoadavgCollector
 from agent.collectors.meminfo import MeminfoCollector
 from agent.collectors.netdev import NetdevCollector
+from agent.collectors.pressure import PressureCollector
 from agent.collectors.stat import StatCollector
+from agent.collectors.thermal_zone import ThermalZoneCollector
 from agent.collectors.uptime import UptimeCollector
 from agent.records import record
 
@@ -58,6 +60,11 @@ TABLE = (
           lambda config, cpu_window, options: LoadavgCollector()),
     Entry("uptime", True, "seconds since boot (/proc/uptime)",
           lambda config, cpu_window, options: UptimeCollector()),
+    Entry("pressure", True, "pressure stall information: time waiting for and stalled on CPU, I/O, memory "
+          "and IRQs (/proc/pressure, Linux 4.20+)",
+          lambda config, cpu_window, options: PressureCollector()),
+    Entry("thermal_zone", True, "thermal zone temperatures and cooling device states (/sys/class/thermal)",
+          lambda config, cpu_window, options: ThermalZoneCollector()),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
@@ -100,5 +107,5 @@ __all__ = [
     "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
     "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
-    "NetdevCollector", "StatCollector", "UptimeCollector",
+    "NetdevCollector", "PressureCollector", "StatCollector", "ThermalZoneCollector", "UptimeCollector",
 ]

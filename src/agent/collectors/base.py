@@ -12,6 +12,7 @@ chip in a VM): the registry tells that apart from a failure.
 
 from __future__ import annotations
 
+from agent.procfs.layout import EFORMAT, ParseError
 from agent.records import record
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
@@ -21,6 +22,26 @@ if TYPE_CHECKING:
 
 class NoData(Exception):
     """This host has no such source: not a failure, one debug line."""
+
+
+class BadFile(ParseError):
+    """A file a tree collector read but cannot use: its source fails, and
+    the one log line names the file and says why."""
+
+    def __init__(self, path: str, why: str):
+        super().__init__(EFORMAT)
+        self.path = path
+        self.why = why
+        self.args = (f"{path}: {why}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __eq__(self, other):
+        return isinstance(other, BadFile) and (self.path, self.why) == (other.path, other.why)
+
+    def __hash__(self):
+        return hash((self.path, self.why))
 
 
 @record
