@@ -258,7 +258,7 @@ class Registry:
                 if s.running:  # still in a worker since an earlier collection
                     continue
                 s.deadline = start + s.timeout if deadline is None else min(start + s.timeout, deadline)
-                if self.keep_open and s.loader is not None:
+                if self.keep_open and (s.loader is not None or getattr(s.collector, "procfs_only", False)):
                     inline.append(s)
                     continue
                 s.running, s.done, s.started = True, False, None

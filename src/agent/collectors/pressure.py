@@ -61,6 +61,9 @@ def read_file(path: str) -> bytes:
 
 class PressureCollector:
     source = "pressure"
+    # Only the kernel's own files under the procfs root (registry: read in
+    # the collecting thread on a real proc mount).
+    procfs_only = True
 
     def collect(self, context) -> list[Family]:
         directory = os.path.join(context.procfs, "pressure")
