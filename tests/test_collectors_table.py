@@ -83,7 +83,9 @@ def test_flags_win_over_config_sections(tmp_path):
 @pytest.mark.parametrize("text, expected", [
     ("[collector.nope]\nenabled = true\n", "[collector.nope]: unknown collector 'nope' (known: stat, meminfo"),
     ("[collector.stat]\nenabled = maybe\n", "[collector.stat] enabled: expected true or false, got 'maybe'"),
-    ("[collector.stat]\ntimeout = 1\n", "[collector.stat]: unknown key 'timeout' (expected enabled)"),
+    ("[collector.loadavg]\ntimeout = 1\n", "[collector.loadavg]: unknown key 'timeout' (expected enabled)"),
+    ("[collector.stat]\ntimeout = 1\n", "[collector.stat]: unknown key 'timeout' (expected enabled, per-cpu)"),
+    ("[collector.stat]\nper_cpu = 2\n", "[collector.stat] per_cpu: expected true or false, got '2'"),
     ("[collectors]\nstat = true\n", "unknown section [collectors] (expected [agent] or [collector.NAME])"),
 ])
 def test_bad_collector_sections_are_one_line_and_exit_2(text, expected, tmp_path):

@@ -150,8 +150,9 @@ class StatCollector:
             out.append(Family(PROCS_BLOCKED, [(NO_LABELS, stat.procs_blocked)]))
         for desc, bit, field in _SCALARS:
             if stat.present & bit:
-                # float64, as node_exporter converts them (exact below 2**53).
-                out.append(Family(desc, [(NO_LABELS, float(getattr(stat, field)))]))
+                # The kernel's integer, printed exactly: a reader's float64
+                # of it is node_exporter's float64(uint64) of it.
+                out.append(Family(desc, [(NO_LABELS, getattr(stat, field))]))
         if self.per_cpu is not None:
             columns = self.per_cpu.update(memoryview(data)[layout.STAT.size:])
             labels, guest_labels = self.per_cpu.labels(len(columns[0]))
