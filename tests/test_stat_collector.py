@@ -153,3 +153,15 @@ def test_per_cpu_bad_value_is_one_line_and_exit_2():
     r = once("--collector.stat.per-cpu", "maybe")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "expected true or false, got 'maybe'" in r.stderr
+
+
+def test_no_per_cpu_lines_no_per_cpu_families(tmp_path, empty_sysfs, backend_name):
+    """A stat with only the aggregate line: node_exporter shows neither
+    family, not even its HELP and TYPE lines; nor does the agent."""
+    (tmp_path / "stat").write_text("cpu  1 2 3 4\nintr 5\n")
+    mine = agent_once("--procfs", str(tmp_path), "--collector.disable-defaults", "--collector.stat",
+                      backend=backend_name)
+    theirs = node_exporter_on(["cpu", "stat"], procfs=tmp_path, sysfs=empty_sysfs)
+    assert "node_intr_total" in mine.types and "node_intr_total" in theirs.types
+    for family in CPU_FAMILIES:
+        assert family not in theirs.types and family not in mine.types, family

@@ -154,7 +154,11 @@ class StatCollector:
                 # of it is node_exporter's float64(uint64) of it.
                 out.append(Family(desc, [(NO_LABELS, getattr(stat, field))]))
         if self.per_cpu is not None:
+            # Updated even with no cpuN line (the next one then resets all,
+            # as in node_exporter), but no family without a sample.
             columns = self.per_cpu.update(memoryview(data)[layout.STAT.size:])
+            if not columns[0]:
+                return out
             labels, guest_labels = self.per_cpu.labels(len(columns[0]))
             out.append(Series(CPU_SECONDS, labels, [v for column in columns[:len(MODES)] for v in column]))
             out.append(Series(CPU_GUEST_SECONDS, guest_labels,
