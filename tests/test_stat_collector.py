@@ -8,6 +8,7 @@ node_exporter, scrape by scrape.  Then the per-cpu option."""
 from __future__ import annotations
 
 import importlib.util
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from agentproc import AgentProcess
 from exposition_parse import parse_samples
 from oracle import Exposition, NodeExporter, agent_once, assert_same_families, node_exporter_on
 from test_e2e import write_in_place
+from test_service import wait_for
 from trees import FIXTURES, procfs_trees
 
 CPU_FAMILIES = ("node_cpu_seconds_total", "node_cpu_guest_seconds_total")
@@ -165,3 +167,14 @@ def test_no_per_cpu_lines_no_per_cpu_families(tmp_path, empty_sysfs, backend_nam
     assert "node_intr_total" in mine.types and "node_intr_total" in theirs.types
     for family in CPU_FAMILIES:
         assert family not in theirs.types and family not in mine.types, family
+
+
+def test_per_cpu_follows_a_reload(tmp_path):
+    conf = tmp_path / "agent.conf"
+    conf.write_text("[collector.stat]\nper-cpu = true\n")
+    with AgentProcess("--procfs", str(TREE), "--config", str(conf)) as agent:
+        assert "node_cpu_seconds_total" in families(agent.metrics_text())
+        conf.write_text("[collector.stat]\nper-cpu = false\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "node_cpu_seconds_total" not in families(agent.metrics_text()))
+        assert "node_intr_total" in families(agent.metrics_text())
