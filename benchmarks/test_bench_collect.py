@@ -1,14 +1,18 @@
-"""Collection: parse only, read + parse, and every source together, per
-backend, on this machine's /proc and on the dense tree."""
+"""Collection: parse only, read + parse, each collector (read, parse and
+its families), and every source together, per backend, on this machine's
+/proc and on the dense tree."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 from agent.cli import build_registry
+from agent.collectors import TABLE, Context, build
 from agent.config import Config
+from agent.cpu import CpuWindow
 from backends import load_backend
 from benchutil import QUIET, describe
 
@@ -48,3 +52,30 @@ def test_collect_all_sources(benchmark, backend_name, tree):
     families = benchmark(registry.collect)
     assert all(s.ok for s in registry.sources)
     assert len(families) > 20
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in TABLE])
+def test_collector(benchmark, backend_name, tree, name):
+    """One collector with its default options, as a scrape runs it: read,
+    parse and families for a file collector (the file opened and closed,
+    as on a tree that is not a proc mount), collect() for a tree one."""
+    backend = load_backend(backend_name)
+    config = Config(procfs=str(tree), backend=backend_name)
+    collector = build([name], config, CpuWindow(config.cpu_window))[0]
+    if hasattr(collector, "relpath"):
+        load = backend.make_loader(collector.source)
+        path = str(tree / collector.relpath)
+
+        def collect():
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                return collector.families(load(fd))
+            finally:
+                os.close(fd)
+    else:
+        def collect():
+            return collector.collect(Context(str(tree), config.sysfs, config.rootfs, backend,
+                                             time.monotonic() + 5.0))
+
+    describe(benchmark, backend_name, tree, layer="collector", source=name)
+    assert benchmark(collect)

@@ -12,8 +12,12 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 5,
-    AGENT_NAME_MAX = 64
+    AGENT_ABI_VERSION = 6,
+    AGENT_NAME_MAX = 64,
+    /* A "cpuN" line's N is below this (the kernel's NR_CPUS is at most
+     * 8192): a bound on what a collector fills in for the CPUs missing
+     * below the highest one. */
+    AGENT_MAX_CPUS = 65536
 };
 
 /* Status codes: 0 or one of these, never anything else. */
@@ -28,13 +32,15 @@ enum {
     AGENT_EIO = -7       /* read(2) failed; errno says why */
 };
 
-/* /proc/stat: the aggregate "cpu" line (clock ticks), the scalar lines, and
- * the number of "cpuN" lines (one per online CPU). */
+/* /proc/stat: the aggregate "cpu" line (clock ticks), the first number of
+ * the "intr" line (all interrupts), the scalar lines, and the number of
+ * "cpuN" lines (one per online CPU), each of which is also a row of
+ * struct agent_cpu. */
 enum {
     AGENT_STAT_CPU_USER, AGENT_STAT_CPU_NICE, AGENT_STAT_CPU_SYSTEM,
     AGENT_STAT_CPU_IDLE, AGENT_STAT_CPU_IOWAIT, AGENT_STAT_CPU_IRQ,
     AGENT_STAT_CPU_SOFTIRQ, AGENT_STAT_CPU_STEAL, AGENT_STAT_CPU_GUEST,
-    AGENT_STAT_CPU_GUEST_NICE, AGENT_STAT_CTXT, AGENT_STAT_BTIME,
+    AGENT_STAT_CPU_GUEST_NICE, AGENT_STAT_INTR, AGENT_STAT_CTXT, AGENT_STAT_BTIME,
     AGENT_STAT_PROCESSES, AGENT_STAT_PROCS_RUNNING, AGENT_STAT_PROCS_BLOCKED,
     AGENT_STAT_CPU_COUNT,
     AGENT_STAT_NFIELDS
@@ -51,12 +57,36 @@ struct agent_stat {
     uint64_t cpu_steal;
     uint64_t cpu_guest;
     uint64_t cpu_guest_nice;
+    uint64_t intr;
     uint64_t ctxt;
     uint64_t btime;
     uint64_t processes;
     uint64_t procs_running;
     uint64_t procs_blocked;
     uint64_t cpu_count;
+};
+
+/* One "cpuN" line of /proc/stat: N, then the aggregate line's columns in
+ * the same order (bit i is column i). */
+enum {
+    AGENT_CPU_USER, AGENT_CPU_NICE, AGENT_CPU_SYSTEM, AGENT_CPU_IDLE,
+    AGENT_CPU_IOWAIT, AGENT_CPU_IRQ, AGENT_CPU_SOFTIRQ, AGENT_CPU_STEAL,
+    AGENT_CPU_GUEST, AGENT_CPU_GUEST_NICE,
+    AGENT_CPU_NFIELDS
+};
+struct agent_cpu {
+    uint64_t present;
+    uint64_t cpu;
+    uint64_t user;
+    uint64_t nice;
+    uint64_t system;
+    uint64_t idle;
+    uint64_t iowait;
+    uint64_t irq;
+    uint64_t softirq;
+    uint64_t steal;
+    uint64_t guest;
+    uint64_t guest_nice;
 };
 
 /* /proc/meminfo: values as the kernel prints them, in kB. */
@@ -217,8 +247,9 @@ int agent_read_fd(int fd, char *buf, size_t cap, size_t *len);
 /* Parsers: bytes in (no NUL terminator needed; NULs are ordinary bytes),
  * struct out.  *err_line is the 1-based line an error was found on (0 when
  * the error concerns the whole file). */
-int agent_parse_stat(const char *buf, size_t len,
-                     struct agent_stat *out, size_t *err_line);
+int agent_parse_stat(const char *buf, size_t len, struct agent_stat *out,
+                     struct agent_cpu *rows, size_t cap, size_t *count,
+                     size_t *err_line);
 int agent_parse_meminfo(const char *buf, size_t len,
                         struct agent_meminfo *out, size_t *err_line);
 int agent_parse_diskstats(const char *buf, size_t len,
@@ -235,7 +266,8 @@ int agent_parse_uptime(const char *buf, size_t len,
 /* Read and parse in one call: one crossing of the C boundary per file per
  * scrape.  *len reports how much was read, so the caller can size buf. */
 int agent_load_stat(int fd, char *buf, size_t cap, size_t *len,
-                    struct agent_stat *out, size_t *err_line);
+                    struct agent_stat *out, struct agent_cpu *rows,
+                    size_t rows_cap, size_t *count, size_t *err_line);
 int agent_load_meminfo(int fd, char *buf, size_t cap, size_t *len,
                        struct agent_meminfo *out, size_t *err_line);
 int agent_load_diskstats(int fd, char *buf, size_t cap, size_t *len,

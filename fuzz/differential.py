@@ -80,6 +80,8 @@ def describe(source: str, result) -> str:
         size = getattr(layout, source.upper()).size
         rows = getattr(layout, "decode_" + source)(out, len(out) // size)
         return f"{len(out) // size} rows {rows}"
+    if source == "stat":
+        return f"{layout.decode_stat(out)} rows {layout.decode_cpus(out)}"
     return repr(getattr(layout, "decode_" + source)(out))
 
 

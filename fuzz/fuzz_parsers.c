@@ -23,7 +23,8 @@
  *    written: names zero-padded), and fields absent from `present` are 0;
  *  - rows: count <= cap; caps 0, 1, 2, 3 and one large enough for every
  *    line agree with each other (EROWS with count = cap exactly when cap is
- *    at most the large run's count, the same rows before that).
+ *    at most the large run's count, the same rows before that).  The stat
+ *    target checks both its struct (as a scalar) and its per-CPU rows.
  */
 #define _GNU_SOURCE
 
@@ -108,10 +109,22 @@ static void check_absent_zero(const void *obj, size_t nfields)
     }
 }
 
+/* stat's rows, as many as there are lines (never EROWS), then dropped:
+ * fuzz_rows checks them. */
+static int parse_stat_only(const char *buf, size_t len, void *out, size_t *line)
+{
+    size_t cap = count_lines(buf, len) + 1, count;
+    struct agent_cpu *rows = xmalloc(cap * sizeof *rows);
+    int rc = agent_parse_stat(buf, len, out, rows, cap, &count, line);
+
+    free(rows);
+    return rc;
+}
+
 static int call_scalar(int src, const char *buf, size_t len, void *out, size_t *line)
 {
     switch (src) {
-    case FUZZ_STAT: return agent_parse_stat(buf, len, out, line);
+    case FUZZ_STAT: return parse_stat_only(buf, len, out, line);
     case FUZZ_MEMINFO: return agent_parse_meminfo(buf, len, out, line);
     case FUZZ_LOADAVG: return agent_parse_loadavg(buf, len, out, line);
     default: return agent_parse_uptime(buf, len, out, line);
@@ -175,9 +188,26 @@ static void fuzz_scalar(int src, const char *buf, size_t len)
 
 /* ------------------------------------------------------------------- rows */
 
+static size_t row_size(int src)
+{
+    switch (src) {
+    case FUZZ_STAT: return sizeof(struct agent_cpu);
+    case FUZZ_DISKSTATS: return sizeof(struct agent_diskstats);
+    default: return sizeof(struct agent_netdev);
+    }
+}
+
 static int call_rows(int src, const char *buf, size_t len, void *rows, size_t cap,
                      size_t *count, size_t *line)
 {
+    if (src == FUZZ_STAT) {
+        struct agent_stat st;
+        int rc = agent_parse_stat(buf, len, &st, rows, cap, count, line);
+
+        if (rc == AGENT_OK)
+            REQUIRE(st.cpu_count == *count && !(st.present & B(AGENT_STAT_CPU_COUNT)) == !*count);
+        return rc;
+    }
     if (src == FUZZ_DISKSTATS)
         return agent_parse_diskstats(buf, len, rows, cap, count, line);
     return agent_parse_netdev(buf, len, rows, cap, count, line);
@@ -190,6 +220,22 @@ static void check_row(int src, const unsigned char *row)
     size_t j;
 
     memcpy(&present, row, sizeof present);
+    if (src == FUZZ_STAT) {
+        const struct agent_cpu *c = (const void *)row;
+
+        REQUIRE(present == MASK(4) || present == MASK(5) || present == MASK(6) || present == MASK(7)
+                || present == MASK(8) || present == MASK(9) || present == MASK(10));
+        REQUIRE(c->cpu < AGENT_MAX_CPUS);
+        /* The CPU number sits between present and the columns. */
+        for (j = 0; j < AGENT_CPU_NFIELDS; j++) {
+            uint64_t v;
+
+            memcpy(&v, row + (j + 2) * sizeof v, sizeof v);
+            if (!(present & B(j)))
+                REQUIRE(v == 0);
+        }
+        return;
+    }
     if (src == FUZZ_DISKSTATS) {
         const struct agent_diskstats *d = (const void *)row;
         uint64_t old = B(AGENT_DISK_READS_COMPLETED) | B(AGENT_DISK_SECTORS_READ)
@@ -238,7 +284,7 @@ struct rows_run {
  * different fills; returns the 0x00-filled run. */
 static struct rows_run run_rows(int src, const char *buf, size_t len, size_t cap, size_t lines)
 {
-    size_t row = src == FUZZ_DISKSTATS ? sizeof(struct agent_diskstats) : sizeof(struct agent_netdev);
+    size_t row = row_size(src);
     struct rows_run r[2];
     size_t i;
     int pass;
@@ -251,7 +297,7 @@ static struct rows_run run_rows(int src, const char *buf, size_t len, size_t cap
         r[pass].line = pass ? 999 : 0;
         r[pass].rc = call_rows(src, buf, len, r[pass].rows, cap, &r[pass].count, &r[pass].line);
         check_status(r[pass].rc, r[pass].line, lines);
-        REQUIRE(r[pass].rc != AGENT_EMISSING);
+        REQUIRE(r[pass].rc != AGENT_EMISSING || src == FUZZ_STAT);
         REQUIRE(r[pass].count <= cap);
         if (r[pass].rc == AGENT_EROWS)
             REQUIRE(r[pass].count == cap);
@@ -261,6 +307,10 @@ static struct rows_run run_rows(int src, const char *buf, size_t len, size_t cap
         REQUIRE(memcmp(r[0].rows, r[1].rows, r[0].count * row) == 0);
         for (i = 0; i < r[0].count; i++)
             check_row(src, r[0].rows + i * row);
+        /* Per-CPU rows: ascending CPU numbers. */
+        for (i = 1; src == FUZZ_STAT && i < r[0].count; i++)
+            REQUIRE(((const struct agent_cpu *)(const void *)r[0].rows)[i].cpu
+                    > ((const struct agent_cpu *)(const void *)r[0].rows)[i - 1].cpu);
     }
     free(r[1].rows);
     return r[0];
@@ -268,7 +318,7 @@ static struct rows_run run_rows(int src, const char *buf, size_t len, size_t cap
 
 static void fuzz_rows(int src, const char *buf, size_t len)
 {
-    size_t row = src == FUZZ_DISKSTATS ? sizeof(struct agent_diskstats) : sizeof(struct agent_netdev);
+    size_t row = row_size(src);
     size_t lines = count_lines(buf, len);
     /* A row is a non-blank line: lines rows always fit. */
     size_t big_cap = lines + 1;
@@ -282,7 +332,12 @@ static void fuzz_rows(int src, const char *buf, size_t len)
     for (cap = 0; cap <= 3; cap++) {
         struct rows_run small = run_rows(src, buf, len, cap, lines);
 
-        if (cap < big.count || (cap == big.count && big.rc != AGENT_OK)) {
+        if (cap == big.count && big.rc != AGENT_OK && src == FUZZ_STAT) {
+            /* stat's error may be on a line that is not a row (or EMISSING
+             * at the end): EROWS only where it is a row's. */
+            REQUIRE(small.line == big.line && small.count == cap
+                    && (small.rc == AGENT_EROWS || small.rc == big.rc));
+        } else if (cap < big.count || (cap == big.count && big.rc != AGENT_OK)) {
             /* The row that does not fit is met before its line is checked. */
             REQUIRE(small.rc == AGENT_EROWS && small.count == cap);
             if (big.rc != AGENT_OK && cap == big.count)
@@ -310,6 +365,8 @@ static void fuzz_load(const uint8_t *data, size_t size)
     size_t flen;
     char *buf, *buf2;
     unsigned char *out, *out2;
+    struct agent_cpu *srows;
+    size_t srows_cap;
 
     if (size == 0)
         return;
@@ -341,7 +398,10 @@ static void fuzz_load(const uint8_t *data, size_t size)
     if (len)
         REQUIRE(memcmp(buf, file, len) == 0);
 
-    /* The loader against read + parse. */
+    /* The loader against read + parse (stat: its struct; fuzz_rows checks
+     * its rows). */
+    srows_cap = count_lines(file, flen) + 1;
+    srows = xmalloc(srows_cap * sizeof *srows);
     rows_cap = (data[0] & 0x80) ? 2 : count_lines(file, flen) + 1;
     out = xmalloc(rows_cap * sizeof(struct agent_diskstats));
     out2 = xmalloc(rows_cap * sizeof(struct agent_diskstats));
@@ -350,7 +410,7 @@ static void fuzz_load(const uint8_t *data, size_t size)
     count = count2 = 4242;
     switch (src) {
     case FUZZ_STAT:
-        rc = agent_load_stat(fd, buf2, cap, &len2, (void *)out, &line);
+        rc = agent_load_stat(fd, buf2, cap, &len2, (void *)out, srows, srows_cap, &count, &line);
         break;
     case FUZZ_MEMINFO:
         rc = agent_load_meminfo(fd, buf2, cap, &len2, (void *)out, &line);
@@ -398,6 +458,7 @@ static void fuzz_load(const uint8_t *data, size_t size)
     free(buf2);
     free(out);
     free(out2);
+    free(srows);
 }
 
 /* ------------------------------------------------------------------- grow */
@@ -443,10 +504,11 @@ static void fuzz_grow(const uint8_t *data, size_t size)
     static const size_t caps[] = { 0, 1, 7, 64, 4096, 65536 };
     const char *file;
     size_t flen, cap, initial, len = 12345, line = 4242, line2 = 4242, count = 4242, count2 = 4242;
-    size_t rows_cap, out_size;
+    size_t rows_cap, out_size, srows_cap;
     int src, fd, rc, rc2;
     char *buf, *copy;
     unsigned char *out, *out2;
+    struct agent_cpu *srows;
 
     if (size < 4)
         return;
@@ -469,12 +531,16 @@ static void fuzz_grow(const uint8_t *data, size_t size)
     grow.calls = 0;
 
     buf = cap ? xmalloc(cap) : NULL;
+    srows_cap = count_lines(file, flen) + 1;
+    srows = xmalloc(srows_cap * sizeof *srows);
     rows_cap = (data[0] & 0x80) ? 2 : count_lines(file, flen) + 1;
     out_size = rows_cap * sizeof(struct agent_diskstats);
     out = xmalloc(out_size);
     out2 = xmalloc(out_size);
     switch (src) {
-    case FUZZ_STAT: rc = agent_load_stat(fd, buf, cap, &len, (void *)out, &line); break;
+    case FUZZ_STAT:
+        rc = agent_load_stat(fd, buf, cap, &len, (void *)out, srows, srows_cap, &count, &line);
+        break;
     case FUZZ_MEMINFO: rc = agent_load_meminfo(fd, buf, cap, &len, (void *)out, &line); break;
     case FUZZ_LOADAVG: rc = agent_load_loadavg(fd, buf, cap, &len, (void *)out, &line); break;
     case FUZZ_UPTIME: rc = agent_load_uptime(fd, buf, cap, &len, (void *)out, &line); break;
@@ -516,6 +582,7 @@ static void fuzz_grow(const uint8_t *data, size_t size)
     free(buf);
     free(out);
     free(out2);
+    free(srows);
 }
 #endif
 
@@ -538,9 +605,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf = size ? xmalloc(size) : NULL;
     if (size)
         memcpy(buf, data, size);
-    if (FUZZ_SOURCE == FUZZ_DISKSTATS || FUZZ_SOURCE == FUZZ_NETDEV)
+    if (FUZZ_SOURCE == FUZZ_DISKSTATS || FUZZ_SOURCE == FUZZ_NETDEV || FUZZ_SOURCE == FUZZ_STAT)
         fuzz_rows(FUZZ_SOURCE, buf, size);
-    else
+    if (FUZZ_SOURCE != FUZZ_DISKSTATS && FUZZ_SOURCE != FUZZ_NETDEV)
         fuzz_scalar(FUZZ_SOURCE, buf, size);
     free(buf);
     return 0;

@@ -63,35 +63,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class NodeExporter:
+    """node_exporter running with only `collectors` on, on these roots, for
+    several scrapes (its cpu collector keeps state between them):
+
+        with NodeExporter(["cpu"], procfs=tree, sysfs=empty) as ne:
+            first = ne.scrape()
+    """
+
+    def __init__(self, collectors: list[str], *flags: str, procfs=None, sysfs=None, rootfs=None,
+                 timeout: float = 20.0):
+        binary = require_node_exporter()
+        self.port = _free_port()
+        self.timeout = timeout
+        argv = [binary, "--collector.disable-defaults", *(f"--collector.{c}" for c in collectors),
+                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=error", *flags]
+        for flag, root in (("procfs", procfs), ("sysfs", sysfs), ("rootfs", rootfs)):
+            if root is not None:
+                argv.append(f"--path.{flag}={root}")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+
+    def scrape(self) -> Exposition:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=self.timeout) as r:
+                    return Exposition(r.read().decode("utf-8"))
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.terminate()
+                    raise RuntimeError("node_exporter did not answer: " + self.proc.stderr.read().decode())
+                time.sleep(0.05)
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def node_exporter_on(collectors: list[str], *flags: str, procfs=None, sysfs=None, rootfs=None,
                      timeout: float = 20.0) -> Exposition:
     """One scrape of node_exporter with only `collectors` on, on these roots."""
-    binary = require_node_exporter()
-    port = _free_port()
-    argv = [binary, "--collector.disable-defaults", *(f"--collector.{c}" for c in collectors),
-            f"--web.listen-address=127.0.0.1:{port}", "--log.level=error", *flags]
-    for flag, root in (("procfs", procfs), ("sysfs", sysfs), ("rootfs", rootfs)):
-        if root is not None:
-            argv.append(f"--path.{flag}={root}")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
-                    return Exposition(r.read().decode("utf-8"))
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("node_exporter did not answer: " + proc.stderr.read().decode())
-                time.sleep(0.05)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        proc.stderr.close()
+    with NodeExporter(collectors, *flags, procfs=procfs, sysfs=sysfs, rootfs=rootfs, timeout=timeout) as ne:
+        return ne.scrape()
 
 
 def agent_once(*args: str, backend: str) -> Exposition:
@@ -121,5 +146,5 @@ def assert_same_families(agent: Exposition, oracle: Exposition, prefix: str, exp
             assert float(mine[labels]) == float(value), f"{family}{dict(labels)}: {mine[labels]} != {value}"
 
 
-__all__ = ["NODE_EXPORTER", "SAMPLE", "Exposition", "agent_once", "assert_same_families", "node_exporter_on",
+__all__ = ["NODE_EXPORTER", "SAMPLE", "Exposition", "NodeExporter", "agent_once", "assert_same_families", "node_exporter_on",
            "require_node_exporter"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+STAT_COUNTERS = {"intr": "node_intr_total", "ctxt": "node_context_switches_total",
+                 "processes": "node_forks_total", "btime": "node_boot_time_seconds"}
 DEFAULT_DISK_EXCLUDE = re.compile(r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
 
 
@@ -35,6 +37,21 @@ def expected_samples(root: Path) -> dict[tuple[str, tuple], object]:
             out[("node_cpu_iowait_percent", ())] = 100.0 * iowait / total
         elif f and f[0] in ("procs_running", "procs_blocked"):
             out[("node_" + f[0], ())] = int(f[1])
+    # Lines end at \n only (str.splitlines would also cut at \v and \f).
+    lines = [line.split() for line in stat.split("\n")]
+    for f in lines:
+        if f and f[0] in STAT_COUNTERS:
+            out[(STAT_COUNTERS[f[0]], ())] = float(int(f[1]))
+    # Per-CPU seconds (a first scrape: nothing kept yet); a CPU missing
+    # below the highest one shows zeros, as node_exporter 1.5.0 does.
+    per_cpu = {int(f[0][3:]): [int(x) for x in f[1:11]] + [0] * (10 - len(f[1:11]))
+               for f in lines if f and f[0][:3] == "cpu" and f[0][3:].isdigit()}
+    for cpu in range(max(per_cpu) + 1 if per_cpu else 0):
+        ticks = per_cpu.get(cpu, [0] * 10)
+        for mode, t in zip(("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"), ticks):
+            out[("node_cpu_seconds_total", (("cpu", str(cpu)), ("mode", mode)))] = t / 100
+        for mode, t in zip(("user", "nice"), ticks[8:]):
+            out[("node_cpu_guest_seconds_total", (("cpu", str(cpu)), ("mode", mode)))] = t / 100
 
     mem = {}
     for line in (root / "meminfo").read_text(encoding="latin-1").splitlines():

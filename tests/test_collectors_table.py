@@ -87,9 +87,11 @@ def test_flags_win_over_config_sections(tmp_path):
 @pytest.mark.parametrize("text, expected", [
     ("[collector.nope]\nenabled = true\n", "[collector.nope]: unknown collector 'nope' (known: stat, meminfo"),
     ("[collector.stat]\nenabled = maybe\n", "[collector.stat] enabled: expected true or false, got 'maybe'"),
-    ("[collector.stat]\ntimout = 1\n", "[collector.stat]: unknown key 'timout' (expected enabled, timeout)"),
+    ("[collector.loadavg]\ntimout = 1\n", "[collector.loadavg]: unknown key 'timout' (expected enabled, timeout)"),
+    ("[collector.stat]\ntimout = 1\n", "[collector.stat]: unknown key 'timout' (expected enabled, timeout, per-cpu)"),
     ("[collector.stat]\ntimeout = 0\n",
      "[collector.stat] timeout: expected seconds between 0 (exclusive) and 300, got '0'"),
+    ("[collector.stat]\nper_cpu = 2\n", "[collector.stat] per_cpu: expected true or false, got '2'"),
     ("[collectors]\nstat = true\n", "unknown section [collectors] (expected [agent] or [collector.NAME])"),
 ])
 def test_bad_collector_sections_are_one_line_and_exit_2(text, expected, tmp_path):

@@ -27,6 +27,7 @@ def parse_tree(backend, root: Path) -> dict:
         return getattr(L, "decode_" + source)(out, len(out) // size)
     return dict(
         stat=L.decode_stat(backend.parse_stat((root / "stat").read_bytes())),
+        cpus=L.decode_cpus(backend.parse_stat((root / "stat").read_bytes())),
         meminfo=L.decode_meminfo(backend.parse_meminfo((root / "meminfo").read_bytes())),
         diskstats=rows("diskstats", "diskstats"),
         netdev=rows("netdev", "net/dev"),
@@ -51,8 +52,9 @@ def test_dense_tree_parses_with_the_requested_rows(backend, dense):
     assert len(per_cpu(dense)) == 256
     assert len(t["netdev"]) == 2000
     assert len(t["diskstats"]) == 300
-    assert t["stat"].present == (1 << 16) - 1               # 10 cpu fields, 5 scalars, cpu count
+    assert t["stat"].present == (1 << 17) - 1               # 10 cpu fields, intr, 5 scalars, cpu count
     assert t["stat"].cpu_count == 256
+    assert [[r.cpu, r.present] for r in t["cpus"]] == [[i, (1 << 10) - 1] for i in range(256)]
     assert t["meminfo"].present == (1 << 18) - 1            # the 6.x key set has them all
     assert all(r.present == (1 << 17) - 1 for r in t["diskstats"])   # 20-field lines
     assert len({r.name for r in t["netdev"]}) == 2000

@@ -17,6 +17,7 @@ from backends import load_backend
 # struct name, its struct.Struct, its NamedTuple, its enum prefix, its bit map
 SOURCES = [
     ("stat", L.STAT, L.Stat, "AGENT_STAT_", L.STAT_BIT),
+    ("cpu", L.CPU, L.Cpu, "AGENT_CPU_", L.CPU_BIT),
     ("meminfo", L.MEMINFO, L.Meminfo, "AGENT_MEMINFO_", L.MEMINFO_BIT),
     ("diskstats", L.DISKSTATS, L.DiskStats, "AGENT_DISK_", L.DISK_BIT),
     ("netdev", L.NETDEV, L.NetDev, "AGENT_NETDEV_", L.NETDEV_BIT),
@@ -89,10 +90,11 @@ def test_field_enum_matches_present_bits(c, source, st, tup, prefix, bits):
 
 @pytest.mark.parametrize("source, st, tup, prefix, bits", SOURCES, ids=IDS)
 def test_bits_follow_field_order(c, source, st, tup, prefix, bits):
-    """Bit i is the i-th field in struct order (after `present`, and after
-    major and minor for diskstats), as the C enum orders them."""
+    """Bit i is the i-th field in struct order (after `present`, after
+    major and minor for diskstats, after the CPU number for cpu), as the C
+    enum orders them."""
     start = tup._fields.index(next(iter(bits)))
-    assert start == (3 if source == "diskstats" else 1)
+    assert start == {"diskstats": 3, "cpu": 2}.get(source, 1)
     assert list(bits) == list(tup._fields[start:start + len(bits)])
     assert list(bits.values()) == list(range(len(bits)))
 
@@ -106,10 +108,11 @@ def test_status_codes(c):
     assert set(L.ERROR_TEXT) == {getattr(L, n) for n in STATUS if n != "OK"}
 
 
-def test_abi_version_and_name_max(c):
+def test_abi_version_name_max_and_max_cpus(c):
     ffi, lib = c
     assert lib.AGENT_ABI_VERSION == L.ABI_VERSION == lib.agent_abi_version()
     assert lib.AGENT_NAME_MAX == L.NAME_MAX
+    assert lib.AGENT_MAX_CPUS == L.MAX_CPUS
     for source in ("diskstats", "netdev"):
         assert ffi.sizeof(ffi.typeof(f"struct agent_{source}").fields[-1][1].type) == L.NAME_MAX
     assert L.DISKSTATS.format.endswith(f"{L.NAME_MAX}s") and L.NETDEV.format.endswith(f"{L.NAME_MAX}s")
@@ -135,6 +138,8 @@ def test_c_written_bytes_decode_in_python(c, source, st, tup, prefix, bits):
     if source in ("diskstats", "netdev"):
         got = getattr(L, f"decode_{source}")(raw, 1)[0]._asdict()
         want["name_raw"] = want["name_raw"].ljust(L.NAME_MAX, b"\0")
+    elif source == "cpu":  # the rows after a struct agent_stat
+        got = L.decode_cpus(bytes(L.STAT.size) + raw)[0]._asdict()
     else:
         got = getattr(L, f"decode_{source}")(raw)._asdict()
     assert got == want

@@ -94,7 +94,14 @@ static void check_rc(struct ctx *t, const char *suite, const char *name,
  * without calling through a mismatched function-pointer type. */
 typedef int (*scalar_parse)(const char *buf, size_t len, void *out, size_t *err_line);
 
-static int p_stat(const char *b, size_t n, void *o, size_t *l) { return agent_parse_stat(b, n, o, l); }
+/* The per-CPU rows are checked by test_stat_rows; here only the struct. */
+static int p_stat(const char *b, size_t n, void *o, size_t *l)
+{
+    struct agent_cpu rows[8];
+    size_t count;
+
+    return agent_parse_stat(b, n, o, rows, 8, &count, l);
+}
 static int p_meminfo(const char *b, size_t n, void *o, size_t *l) { return agent_parse_meminfo(b, n, o, l); }
 static int p_loadavg(const char *b, size_t n, void *o, size_t *l) { return agent_parse_loadavg(b, n, o, l); }
 static int p_uptime(const char *b, size_t n, void *o, size_t *l) { return agent_parse_uptime(b, n, o, l); }
@@ -154,7 +161,7 @@ static const struct stat_case stat_cases[] = {
       AGENT_OK, 0,
       { .present = STAT_ALL, .cpu_user = 8206, .cpu_nice = 1, .cpu_system = 2764,
         .cpu_idle = 88782, .cpu_iowait = 314, .cpu_irq = 5, .cpu_softirq = 35,
-        .cpu_steal = 9, .cpu_guest = 7, .cpu_guest_nice = 3, .ctxt = 310673,
+        .cpu_steal = 9, .cpu_guest = 7, .cpu_guest_nice = 3, .intr = 1133, .ctxt = 310673,
         .btime = 1795494206, .processes = 5770, .procs_running = 1, .procs_blocked = 2,
         .cpu_count = 2 } },
     { "no trailing newline", IN("cpu 1 2 3 4"), AGENT_OK, 0,
@@ -205,7 +212,7 @@ static const struct stat_case stat_cases[] = {
       { .present = MASK(4) | B(AGENT_STAT_PROCESSES), .cpu_user = 1, .cpu_nice = 2,
         .cpu_system = 3, .cpu_idle = 4, .processes = 9 } },
     { "first error in file order", IN("ctxt x\ncpu 1 2 3\n"), AGENT_EFORMAT, 1, { 0 } },
-    { "unknown keys not looked at", IN("intr x y " U64OVER "\npage\nswap -\ncpu 1 2 3 4\n"),
+    { "unknown keys not looked at", IN("softirq x y " U64OVER "\npage\nswap -\ncpu 1 2 3 4\n"),
       AGENT_OK, 0,
       { .present = MASK(4), .cpu_user = 1, .cpu_nice = 2, .cpu_system = 3, .cpu_idle = 4 } },
     { "key prefix is another key", IN("cpux 1\nctxtx y\ncpu 1 2 3 4\n"), AGENT_OK, 0,
@@ -215,6 +222,67 @@ static const struct stat_case stat_cases[] = {
         .cpu_system = 3, .cpu_idle = 4, .ctxt = 7 } },
     { "error line counts blank lines", IN("\n\n\ncpu 1\n"), AGENT_EFORMAT, 4, { 0 } },
     { "error on unterminated last line", IN("cpu 1 2 3 4\nctxt -1"), AGENT_EFORMAT, 2, { 0 } },
+    { "intr: the first number only", IN("cpu 1 2 3 4\nintr 42 x " U64OVER "\n"), AGENT_OK, 0,
+      { .present = MASK(4) | B(AGENT_STAT_INTR), .cpu_user = 1, .cpu_nice = 2, .cpu_system = 3,
+        .cpu_idle = 4, .intr = 42 } },
+    { "intr without value", IN("intr\ncpu 1 2 3 4\n"), AGENT_EFORMAT, 1, { 0 } },
+    { "intr total huge", IN("intr " U64OVER " 1\ncpu 1 2 3 4\n"), AGENT_ERANGE, 1, { 0 } },
+    { "duplicate intr", IN("intr 1\ncpu 1 2 3 4\nintr 1\n"), AGENT_EFORMAT, 3, { 0 } },
+};
+
+/* The per-CPU rows of /proc/stat, and EROWS. */
+struct stat_rows_case {
+    const char *name;
+    const char *in;
+    size_t len;
+    size_t cap;
+    int rc;
+    size_t line;
+    size_t count;   /* rows filled: on success, and on EROWS */
+    struct agent_cpu want[NROWS];
+};
+
+#define CPU_ALL MASK(AGENT_CPU_NFIELDS)
+#define AGG "cpu 1 2 3 4\n"
+
+static const struct stat_rows_case stat_rows_cases[] = {
+    { "no rows", IN(AGG), 4, AGENT_OK, 0, 0, { { 0 } } },
+    { "rows", IN(AGG "cpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 9 8 7 6 5 4 3 2\n cpu7 0 0 0 " U64MAX " 0\n"),
+      4, AGENT_OK, 0, 3,
+      { { .present = CPU_ALL, .cpu = 0, .user = 1, .nice = 2, .system = 3, .idle = 4, .iowait = 5,
+          .irq = 6, .softirq = 7, .steal = 8, .guest = 9, .guest_nice = 10 },
+        { .present = MASK(8), .cpu = 1, .user = 9, .nice = 8, .system = 7, .idle = 6, .iowait = 5,
+          .irq = 4, .softirq = 3, .steal = 2 },
+        { .present = MASK(5), .cpu = 7, .idle = UINT64_MAX } } },
+    { "rows before the cpu line", IN("cpu3 1 2 3 4\n" AGG), 4, AGENT_OK, 0, 1,
+      { { .present = MASK(4), .cpu = 3, .user = 1, .nice = 2, .system = 3, .idle = 4 } } },
+    { "columns past ten ignored", IN(AGG "cpu0 1 2 3 4 5 6 7 8 9 10 11 x " U64OVER "\n"), 4, AGENT_OK, 0, 1,
+      { { .present = CPU_ALL, .user = 1, .nice = 2, .system = 3, .idle = 4, .iowait = 5, .irq = 6,
+          .softirq = 7, .steal = 8, .guest = 9, .guest_nice = 10 } } },
+    { "largest number, leading zeros", IN(AGG "cpu00000000000000000000000000001 1 2 3 4\ncpu65535 0 0 0 0\n"),
+      4, AGENT_OK, 0, 2,
+      { { .present = MASK(4), .cpu = 1, .user = 1, .nice = 2, .system = 3, .idle = 4 },
+        { .present = MASK(4), .cpu = 65535 } } },
+    { "number too large", IN(AGG "cpu65536 1 2 3 4\n"), 4, AGENT_EFORMAT, 2, 0, { { 0 } } },
+    { "number of 25 digits", IN(AGG "cpu1000000000000000000000001 1 2 3 4\n"), 4, AGENT_EFORMAT, 2, 0,
+      { { 0 } } },
+    { "repeated", IN(AGG "cpu2 1 2 3 4\ncpu2 1 2 3 4\n"), 4, AGENT_EFORMAT, 3, 1, { { 0 } } },
+    { "descending", IN(AGG "cpu2 1 2 3 4\ncpu1 1 2 3 4\n"), 4, AGENT_EFORMAT, 3, 1, { { 0 } } },
+    { "3 columns", IN(AGG "cpu0 1 2 3\n"), 4, AGENT_EFORMAT, 2, 0, { { 0 } } },
+    { "key alone", IN(AGG "cpu0\n"), 4, AGENT_EFORMAT, 2, 0, { { 0 } } },
+    { "column count before counters", IN(AGG "cpu0 " U64OVER " x\n"), 4, AGENT_EFORMAT, 2, 0, { { 0 } } },
+    { "first column error", IN(AGG "cpu0 1 " U64OVER " x 4\n"), 4, AGENT_ERANGE, 2, 0, { { 0 } } },
+    { "not per-CPU keys", IN(AGG "cpu0x 1\ncpu-1 1\nCPU0 1\ncpu+1 1\n"), 4, AGENT_OK, 0, 0, { { 0 } } },
+    { "EROWS with a small cap", IN(AGG "cpu0 1 2 3 4\n\ncpu1 1 2 3 4\ncpu2 x\n"), 2,
+      AGENT_EROWS, 5, 2, { { 0 } } },
+    { "EROWS with no room", IN("\ncpu0 1 2 3 4\n"), 0, AGENT_EROWS, 2, 0, { { 0 } } },
+    { "EROWS before the order check", IN(AGG "cpu5 1 2 3 4\ncpu1 1 2 3 4\n"), 1, AGENT_EROWS, 3, 1,
+      { { 0 } } },
+    { "error before EROWS", IN("cpu0 1\ncpu1 1 2 3 4\n" AGG), 1, AGENT_EFORMAT, 1, 0, { { 0 } } },
+    { "exactly cap rows", IN(AGG "cpu0 1 2 3 4\ncpu1 5 6 7 8\n"), 2, AGENT_OK, 0, 2,
+      { { .present = MASK(4), .cpu = 0, .user = 1, .nice = 2, .system = 3, .idle = 4 },
+        { .present = MASK(4), .cpu = 1, .user = 5, .nice = 6, .system = 7, .idle = 8 } } },
+    { "EMISSING after rows", IN("cpu0 1 2 3 4\n"), 2, AGENT_EMISSING, 0, 1, { { 0 } } },
 };
 
 struct meminfo_case {
@@ -571,6 +639,26 @@ static const struct net_case net_cases[] = {
     { "EROWS with no room", IN(HDR "a:" Z16 "\n"), 0, AGENT_EROWS, 3, 0, { { 0 } }, { 0 } },
 };
 
+/* Ascending CPU numbers below AGENT_MAX_CPUS, 4 to 10 columns each, the
+ * absent ones 0. */
+static int rows_invariants_cpu(const struct agent_cpu *r, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        uint64_t p = r[i].present;
+
+        if (r[i].cpu >= AGENT_MAX_CPUS || (i > 0 && r[i].cpu <= r[i - 1].cpu))
+            return 0;
+        if (p != MASK(4) && p != MASK(5) && p != MASK(6) && p != MASK(7) && p != MASK(8)
+            && p != MASK(9) && p != CPU_ALL)
+            return 0;
+        if ((!(p & B(AGENT_CPU_GUEST_NICE)) && r[i].guest_nice) || (!(p & B(AGENT_CPU_IOWAIT)) && r[i].iowait))
+            return 0;
+    }
+    return 1;
+}
+
 static int rows_invariants_disk(const struct agent_diskstats *r, size_t n)
 {
     size_t i, j;
@@ -608,7 +696,35 @@ static void test_rows(struct ctx *t)
     enum { ROOM = 32 };
     struct agent_diskstats drows[ROOM], dwant;
     struct agent_netdev nrows[ROOM], nwant;
+    struct agent_cpu crows[ROOM];
+    struct agent_stat st;
     size_t i, k;
+
+    for (i = 0; i < COUNT(stat_rows_cases); i++) {
+        const struct stat_rows_case *c = &stat_rows_cases[i];
+        size_t count = 999, line = 999;
+        char *buf = dup_exact(c->in, c->len);
+        int rc;
+
+        memset(crows, 0xa5, sizeof crows);
+        rc = agent_parse_stat(buf, c->len, &st, crows, c->cap, &count, &line);
+        check_rc(t, "stat rows", c->name, rc, line, c->rc, c->line);
+        if (rc == c->rc && (rc == AGENT_OK || rc == AGENT_EROWS))
+            check(t, count == c->count, "stat rows", c->name, "row count");
+        if (rc == AGENT_OK && c->rc == AGENT_OK && count == c->count) {
+            check(t, line == 0, "stat rows", c->name, "err_line not 0 on success");
+            check(t, st.cpu_count == count && !(st.present & B(AGENT_STAT_CPU_COUNT)) == !count,
+                  "stat rows", c->name, "cpu_count is not the row count");
+            check(t, rows_invariants_cpu(crows, count), "stat rows", c->name, "row invariants");
+            for (k = 0; k < count && k < NROWS; k++)
+                check(t, memcmp(&crows[k], &c->want[k], sizeof crows[k]) == 0, "stat rows", c->name,
+                      "row differs from the expected one");
+        }
+        if (c->cap < ROOM)
+            check(t, ((unsigned char *)&crows[c->cap])[0] == 0xa5, "stat rows", c->name,
+                  "wrote past cap");
+        free(buf);
+    }
 
     for (i = 0; i < COUNT(disk_cases); i++) {
         const struct disk_case *c = &disk_cases[i];
@@ -698,6 +814,7 @@ static void robust_one(struct ctx *t, int src, const char *what, const char *in,
         struct agent_diskstats d[ROWS_ROOM];
         struct agent_netdev n[ROWS_ROOM];
     } out[2];
+    struct agent_cpu crows[2][ROWS_ROOM];
     size_t line[2], count[2] = { 0, 0 };
     int rc[2], pass, ok = 1;
     char *buf = dup_exact(in, len);
@@ -706,9 +823,11 @@ static void robust_one(struct ctx *t, int src, const char *what, const char *in,
 
     for (pass = 0; pass < 2; pass++) {
         memset(&out[pass], fill[pass], sizeof out[pass]);
+        memset(crows[pass], fill[pass], sizeof crows[pass]);
         switch (src) {
         case SRC_STAT:
-            rc[pass] = agent_parse_stat(buf, len, &out[pass].s.stat, &line[pass]);
+            rc[pass] = agent_parse_stat(buf, len, &out[pass].s.stat, crows[pass], ROWS_ROOM,
+                                        &count[pass], &line[pass]);
             size = sizeof(struct agent_stat);
             break;
         case SRC_MEMINFO:
@@ -746,6 +865,11 @@ static void robust_one(struct ctx *t, int src, const char *what, const char *in,
         ok = 0;
     else if (rc[0] == AGENT_OK && memcmp(&out[0], &out[1], size) != 0)
         ok = 0;
+    else if (rc[0] == AGENT_OK && src == SRC_STAT
+             && (memcmp(crows[0], crows[1], count[0] * sizeof crows[0][0]) != 0
+                 || !rows_invariants_cpu(crows[0], count[0])
+                 || out[0].s.stat.cpu_count != count[0]))
+        ok = 0;
     else if (rc[0] == AGENT_OK && src == SRC_DISK && !rows_invariants_disk(out[0].d, count[0]))
         ok = 0;
     else if (rc[0] == AGENT_OK && src == SRC_NET && !rows_invariants_net(out[0].n, count[0]))
@@ -778,6 +902,8 @@ static void test_prefixes(struct ctx *t)
 
     for (i = 0; i < COUNT(stat_cases); i++)
         prefixes(t, SRC_STAT, stat_cases[i].in, stat_cases[i].len);
+    for (i = 0; i < COUNT(stat_rows_cases); i++)
+        prefixes(t, SRC_STAT, stat_rows_cases[i].in, stat_rows_cases[i].len);
     for (i = 0; i < COUNT(meminfo_cases); i++)
         prefixes(t, SRC_MEMINFO, meminfo_cases[i].in, meminfo_cases[i].len);
     for (i = 0; i < COUNT(loadavg_cases); i++)
@@ -885,6 +1011,8 @@ static void test_mutations(struct ctx *t)
     const struct net_case *nd = &net_cases[FIND(net_cases, "valid")];
 
     mutate_many(t, SRC_STAT, st->in, st->len, 0x9e3779b97f4a7c15u, ITERS);
+    mutate_many(t, SRC_STAT, stat_rows_cases[FIND(stat_rows_cases, "rows")].in,
+                stat_rows_cases[FIND(stat_rows_cases, "rows")].len, 0x2545f4914f6cdd1du, ITERS);
     mutate_many(t, SRC_MEMINFO, mi->in, mi->len, 0x1234567u, ITERS);
     mutate_many(t, SRC_LOADAVG, la->in, la->len, 0x7654321u, ITERS);
     mutate_many(t, SRC_UPTIME, up->in, up->len, 0xabcdefu, ITERS);
@@ -982,10 +1110,26 @@ static void test_read_fd(struct ctx *t)
     unlink(path);
 
     fd = temp_file(IN("cpu 1 2 3\n"), path, sizeof path);
-    rc = agent_load_stat(fd, big, sizeof big, &len, &st, &line);
+    rc = agent_load_stat(fd, big, sizeof big, &len, &st, NULL, 0, &count, &line);
     check(t, rc == AGENT_EFORMAT && line == 1, "load", "stat parse error passes through", rc_name(rc));
     close(fd);
     unlink(path);
+
+    {
+        struct agent_cpu crows[2];
+
+        fd = temp_file(IN("cpu 1 2 3 4\ncpu0 1 2 3 4\ncpu1 1 2 3 4\ncpu2 5 6 7 8\n"), path, sizeof path);
+        rc = agent_load_stat(fd, big, sizeof big, &len, &st, crows, 2, &count, &line);
+        check(t, rc == AGENT_EROWS && count == 2 && line == 4, "load", "stat EROWS", rc_name(rc));
+        rc = agent_parse_stat(big, len, &st, crows, 1, &count, &line);
+        check(t, rc == AGENT_EROWS && count == 1 && line == 3, "load", "stat EROWS, parse again",
+              rc_name(rc));
+        rc = agent_load_stat(fd, small, sizeof small, &len, &st, crows, 2, &count, &line);
+        check(t, rc == AGENT_ETRUNC && count == 0 && line == 0 && st.present == 0, "load", "stat ETRUNC",
+              rc_name(rc));
+        close(fd);
+        unlink(path);
+    }
 
     {
         struct agent_netdev nrows[2];
@@ -1082,6 +1226,7 @@ static void test_live_proc(struct ctx *t)
     char *buf = malloc(BUF);
     struct agent_diskstats *drows = malloc(ROWS * sizeof *drows);
     struct agent_netdev *nrows = malloc(ROWS * sizeof *nrows);
+    struct agent_cpu *crows = malloc(ROWS * sizeof *crows);
     struct agent_stat st;
     struct agent_meminfo mi;
     struct agent_loadavg la;
@@ -1089,7 +1234,7 @@ static void test_live_proc(struct ctx *t)
     size_t len, line, count;
     int fd, rc;
 
-    if (!buf || !drows || !nrows) {
+    if (!buf || !drows || !nrows || !crows) {
         perror("malloc");
         exit(2);
     }
@@ -1102,8 +1247,9 @@ static void test_live_proc(struct ctx *t)
             close(fd);                                                        \
         }                                                                     \
     } while (0)
-    LIVE("/proc/stat", agent_load_stat(fd, buf, BUF, &len, &st, &line),
-         st.present & B(AGENT_STAT_CPU_IDLE));
+    LIVE("/proc/stat", agent_load_stat(fd, buf, BUF, &len, &st, crows, ROWS, &count, &line),
+         (st.present & B(AGENT_STAT_CPU_IDLE)) && (st.present & B(AGENT_STAT_INTR)) && count > 0
+         && rows_invariants_cpu(crows, count));
     LIVE("/proc/meminfo", agent_load_meminfo(fd, buf, BUF, &len, &mi, &line), mi.mem_total_kb > 0);
     LIVE("/proc/loadavg", agent_load_loadavg(fd, buf, BUF, &len, &la, &line), la.threads > 0);
     LIVE("/proc/uptime", agent_load_uptime(fd, buf, BUF, &len, &up, &line), up.uptime_seconds > 0);
@@ -1115,6 +1261,7 @@ static void test_live_proc(struct ctx *t)
     free(buf);
     free(drows);
     free(nrows);
+    free(crows);
 }
 
 static void test_tune_malloc(struct ctx *t)

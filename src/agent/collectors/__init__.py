@@ -17,7 +17,7 @@ parametrised over collectors.
 
 from __future__ import annotations
 
-from agent.collectors.base import Context, NoData, Option
+from agent.collectors.base import Context, NoData, Option, boolean
 from agent.collectors.diskstats import DiskstatsCollector
 from agent.collectors.filters import NameFilter
 from agent.collectors.loadavg import LoadavgCollector
@@ -47,9 +47,13 @@ class Entry:
 
 
 TABLE = (
-    Entry("stat", True, "CPU percentages over the CPU window, processes running and blocked, "
-          "online CPUs (/proc/stat)",
-          lambda config, cpu_window, options: StatCollector(cpu_window)),
+    Entry("stat", True, "CPU percentages over the CPU window, seconds per CPU and mode (node_exporter's cpu "
+          "collector), interrupts, context switches, forks, boot time, processes running and blocked, "
+          "online CPUs (/proc/stat, one read)",
+          lambda config, cpu_window, options: StatCollector(cpu_window, options["per-cpu"]),
+          (Option("per-cpu", boolean, True,
+                  "node_cpu_seconds_total and node_cpu_guest_seconds_total, 10 series per CPU (default true; "
+                  "false on hosts with too many CPUs: node_exporter's --no-collector.cpu)", "BOOL"),)),
     Entry("meminfo", True, "memory and swap (/proc/meminfo)",
           lambda config, cpu_window, options: MeminfoCollector()),
     Entry("diskstats", True, "per-disk I/O counters (/proc/diskstats)",

@@ -70,3 +70,18 @@ class Option:
     default: object
     help: str
     metavar: str = "VALUE"
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def boolean(text: str) -> bool:
+    """An Option's parse for a yes/no option, with the words the [agent]
+    section accepts."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")

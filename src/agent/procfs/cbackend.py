@@ -74,17 +74,19 @@ MAX_FILE_BYTES = 64 << 20
 
 _SCALAR = {
     # source: (struct, parse, load, initial read buffer)
-    "stat": ("struct agent_stat", "agent_parse_stat", "agent_load_stat", 64 << 10),
     "meminfo": ("struct agent_meminfo", "agent_parse_meminfo", "agent_load_meminfo", 4 << 10),
     "loadavg": ("struct agent_loadavg", "agent_parse_loadavg", "agent_load_loadavg", 4 << 10),
     "uptime": ("struct agent_uptime", "agent_parse_uptime", "agent_load_uptime", 4 << 10),
 }
 _ROWS = {
-    # source: (row struct, parse, load, initial read buffer, initial rows)
+    # source: (row struct, parse, load, initial read buffer, initial rows,
+    #          the struct before the rows or None)
+    "stat": ("struct agent_cpu", "agent_parse_stat", "agent_load_stat", 64 << 10, 64,
+             "struct agent_stat"),
     "diskstats": ("struct agent_diskstats", "agent_parse_diskstats", "agent_load_diskstats",
-                  64 << 10, 64),
+                  64 << 10, 64, None),
     "netdev": ("struct agent_netdev", "agent_parse_netdev", "agent_load_netdev",
-               64 << 10, 64),
+               64 << 10, 64, None),
 }
 SOURCES = tuple(_SCALAR) + tuple(_ROWS)
 
@@ -115,13 +117,14 @@ def _parse_scalar(source: str, data) -> bytes:
 
 def _parse_rows(source: str, data) -> bytes:
     _require()
-    ctype, parse, _load, _buf, _rows = _ROWS[source]
+    ctype, parse, _load, _buf, _rows, head_ctype = _ROWS[source]
     if not isinstance(data, (bytes, bytearray)):
         data = bytes(data)
     fn = getattr(lib, parse)
     cdata = _cdata(data)
     count = ffi.new("size_t *")
     err_line = ffi.new("size_t *")
+    head = (ffi.new(head_ctype + " *"),) if head_ctype else ()
     # A row is a non-blank line, so rows never outnumber lines: the first
     # array is sized from the newline count, capped so that a file of empty
     # lines does not allocate megabytes; EROWS doubles it from there.
@@ -129,17 +132,18 @@ def _parse_rows(source: str, data) -> bytes:
     rows_cap = min(max_rows, 4096)
     while True:
         rows = ffi.new(f"{ctype}[{rows_cap}]")
-        rc = fn(cdata, len(data), rows, rows_cap, count, err_line)
+        rc = fn(cdata, len(data), *head, rows, rows_cap, count, err_line)
         if rc == layout.EROWS and rows_cap < max_rows:
             rows_cap = min(rows_cap * 2, max_rows)
             continue
         if rc != layout.OK:
             raise ParseError(rc, err_line[0])
-        return bytes(ffi.buffer(rows, count[0] * ffi.sizeof(ctype)))
+        out = bytes(ffi.buffer(rows, count[0] * ffi.sizeof(ctype)))
+        return bytes(ffi.buffer(head[0])) + out if head else out
 
 
 def parse_stat(data: bytes) -> bytes:
-    return _parse_scalar("stat", data)
+    return _parse_rows("stat", data)
 
 
 def parse_meminfo(data: bytes) -> bytes:
@@ -215,14 +219,17 @@ class _RowsLoader:
     On EROWS the whole file is already in the buffer, so only the parse is
     repeated, on the same bytes, with a doubled row array: no second read.
     The buffer and the row array go back to their first sizes once the file
-    is normal again after an oversized one.
+    is normal again after an oversized one.  A source with a struct before
+    its rows (stat: the whole file's figures, then one row per CPU) returns
+    that struct's bytes followed by the rows'.
     """
 
     __slots__ = ("_load", "_parse", "_ctype", "_row_size", "_initial_cap", "_cap", "_buf", "_len",
-                 "_initial_rows", "_rows_cap", "_rows", "_count", "_err_line", "_watch")
+                 "_initial_rows", "_rows_cap", "_rows", "_count", "_err_line", "_watch", "_head")
 
     def __init__(self, source: str):
-        ctype, parse, load, cap, rows_cap = _ROWS[source]
+        ctype, parse, load, cap, rows_cap, head_ctype = _ROWS[source]
+        self._head = (ffi.new(head_ctype + " *"),) if head_ctype else ()
         self._load = getattr(lib, load)
         self._parse = getattr(lib, parse)
         self._ctype = ctype
@@ -239,17 +246,18 @@ class _RowsLoader:
     def __call__(self, fd: int) -> bytes:
         try:
             while True:
-                rc = self._load(fd, self._buf, self._cap, self._len,
+                rc = self._load(fd, self._buf, self._cap, self._len, *self._head,
                                 self._rows, self._rows_cap, self._count, self._err_line)
                 if rc != layout.ETRUNC:
                     break
                 self._grow_buffer()
             while rc == layout.EROWS:
                 self._grow_rows(self._len[0])
-                rc = self._parse(self._buf, self._len[0], self._rows, self._rows_cap,
+                rc = self._parse(self._buf, self._len[0], *self._head, self._rows, self._rows_cap,
                                  self._count, self._err_line)
             if rc == layout.OK:
-                return bytes(ffi.buffer(self._rows, self._count[0] * self._row_size))
+                rows = bytes(ffi.buffer(self._rows, self._count[0] * self._row_size))
+                return bytes(ffi.buffer(self._head[0])) + rows if self._head else rows
             if rc == layout.EIO:
                 _raise_oserror()
             raise ParseError(rc, self._err_line[0])

@@ -12,8 +12,10 @@ import struct
 from agent.records import record
 
 
-ABI_VERSION = 5
+ABI_VERSION = 6
 NAME_MAX = 64
+# A cpuN line's N is below this (AGENT_MAX_CPUS).
+MAX_CPUS = 65536
 
 # Status codes, as in agent_api.h.
 OK = 0
@@ -68,12 +70,30 @@ class Stat:
     cpu_steal: int
     cpu_guest: int
     cpu_guest_nice: int
+    intr: int
     ctxt: int
     btime: int
     processes: int
     procs_running: int
     procs_blocked: int
     cpu_count: int
+
+
+@record
+class Cpu:
+    """One cpuN line of /proc/stat: its number and its columns."""
+    present: int
+    cpu: int
+    user: int
+    nice: int
+    system: int
+    idle: int
+    iowait: int
+    irq: int
+    softirq: int
+    steal: int
+    guest: int
+    guest_nice: int
 
 
 @record
@@ -176,7 +196,8 @@ class Uptime:
 
 # Native byte order and no alignment padding ('=' ), as the C compiler lays
 # out structs made only of 8-byte fields.
-STAT = struct.Struct("=17Q")
+STAT = struct.Struct("=18Q")
+CPU = struct.Struct("=12Q")
 MEMINFO = struct.Struct("=19Q")
 DISKSTATS = struct.Struct("=21Q64s")
 NETDEV = struct.Struct("=18Q64s")
@@ -186,6 +207,7 @@ UPTIME = struct.Struct("=Q2d")
 # Field bit positions: the index of the field after `present`.
 STAT_CPU_FIELDS = Stat._fields[1:11]
 STAT_BIT = {name: i for i, name in enumerate(Stat._fields[1:])}
+CPU_BIT = {name: i for i, name in enumerate(Cpu._fields[2:])}
 MEMINFO_BIT = {name: i for i, name in enumerate(Meminfo._fields[1:])}
 DISK_BIT = {name: i for i, name in enumerate(DiskStats._fields[3:20])}
 NETDEV_BIT = {name: i for i, name in enumerate(NetDev._fields[1:17])}
@@ -194,7 +216,14 @@ UPTIME_BIT = {name: i for i, name in enumerate(Uptime._fields[1:])}
 
 
 def decode_stat(buf) -> Stat:
+    """The struct agent_stat at the start of a stat parser's output."""
     return Stat._make(STAT.unpack_from(buf))
+
+
+def decode_cpus(buf) -> list[Cpu]:
+    """The struct agent_cpu rows that follow it, one per cpuN line."""
+    make = Cpu._make
+    return [make(t) for t in CPU.iter_unpack(memoryview(buf)[STAT.size:])]
 
 
 def decode_meminfo(buf) -> Meminfo:
