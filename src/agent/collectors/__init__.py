@@ -24,6 +24,7 @@ from agent.collectors.loadavg import LoadavgCollector
 from agent.collectors.meminfo import MeminfoCollector
 from agent.collectors.netdev import NetdevCollector
 from agent.collectors.stat import StatCollector
+from agent.collectors.textfile import TextfileCollector, parse_directory
 from agent.collectors.uptime import UptimeCollector
 from agent.records import record
 
@@ -58,6 +59,11 @@ TABLE = (
           lambda config, cpu_window, options: LoadavgCollector()),
     Entry("uptime", True, "seconds since boot (/proc/uptime)",
           lambda config, cpu_window, options: UptimeCollector()),
+    Entry("textfile", True, "families other programs write to *.prom files in a directory "
+          "(nothing until --collector.textfile.directory is set)",
+          lambda config, cpu_window, options: TextfileCollector(options["directory"]),
+          (Option("directory", parse_directory, "",
+                  "read every *.prom file in this directory (an absolute path; empty: none)", "DIR"),)),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 DEFAULT_ENABLED = tuple(entry.name for entry in TABLE if entry.enabled_by_default)
@@ -79,5 +85,5 @@ __all__ = [
     "BY_NAME", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options",
     "Context", "NoData", "Option",
     "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
-    "NetdevCollector", "StatCollector", "UptimeCollector",
+    "NetdevCollector", "StatCollector", "TextfileCollector", "UptimeCollector",
 ]
