@@ -86,13 +86,13 @@ def test_interleaved_families_are_merged():
 
 def test_histogram_is_completed_as_node_exporter_prints_it():
     (h,) = parse('# TYPE h histogram\nh_bucket{le="10",x="a"} 2\nh_bucket{x="a",le="1.0"} 1\n'
-                 'h_sum{x="a"} 3\nh_sum{x="b"} 4\n')
+                 'h_count{x="a"} 2\nh_sum{x="b"} 4\n')
     assert h.samples == [
         (("h_bucket", (("x", "a"), ("le", "1"))), 1.0),
         (("h_bucket", (("x", "a"), ("le", "10"))), 2.0),
-        (("h_bucket", (("x", "a"), ("le", "+Inf"))), 0.0),  # = _count, 0 when absent
-        (("h_sum", (("x", "a"),)), 3.0),
-        (("h_count", (("x", "a"),)), 0.0),
+        (("h_bucket", (("x", "a"), ("le", "+Inf"))), 2.0),  # = _count
+        (("h_sum", (("x", "a"),)), 0.0),
+        (("h_count", (("x", "a"),)), 2.0),
         (("h_bucket", (("x", "b"), ("le", "+Inf"))), 0.0),
         (("h_sum", (("x", "b"),)), 4.0),
         (("h_count", (("x", "b"),)), 0.0),
@@ -177,6 +177,17 @@ def test_invalid_utf8_is_refused_with_its_line():
     ('# TYPE h histogram\nh_sum{le="1"} 5\n', "'le' on a _sum sample"),
     ("# TYPE s summary\ns 5\n", "no 'quantile' label"),
     ('# TYPE s summary\ns{quantile="x"} 5\n', "not a number"),
+    # What OpenMetrics forbids (1.5.0 accepts each).
+    ("# TYPE k counter\nk -5\n", "the counter k is -5.0"),
+    ("# TYPE k counter\nk NaN\n", "the counter k is nan"),
+    ('# TYPE h histogram\nh_bucket{le="1"} 1.5\nh_count 1.5\n', "not a count"),
+    ('# TYPE h histogram\nh_bucket{le="1"} -1\nh_count 0\n', "not a count"),
+    ('# TYPE h histogram\nh_bucket{le="1"} 5\nh_bucket{le="2"} 3\nh_count 5\n', "not cumulative"),
+    ('# TYPE h histogram\nh_bucket{le="1"} 1\n', "not cumulative"),  # +Inf = count = 0
+    ('# TYPE h histogram\nh_bucket{le="+Inf"} 5\nh_count 7\n', "is not the count"),
+    ("# TYPE h histogram\nh_sum NaN\n", "the sum of h is NaN"),
+    ('# TYPE s summary\ns{quantile="1.5"} 1\n', "outside 0 to 1"),
+    ("# TYPE s summary\ns_count -1\n", "not a count"),
 ])
 def test_series_refused(text, reason):
     with pytest.raises(TextFormatError, match=reason):

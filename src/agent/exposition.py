@@ -142,37 +142,50 @@ def _check_raw_desc(desc: Desc) -> None:
         raise ValueError(f"metric {desc.name!r}: a raw family's labels are in its samples")
 
 
-def _raw_text_entry(desc: Desc) -> tuple[str, str | None]:
+def _raw_text_entry(desc: Desc) -> tuple[str, str | None, str | None]:
     _check_raw_desc(desc)
     return (f"# HELP {desc.name} {_escape_help_text(desc.help)}\n"
-            f"# TYPE {desc.name} {desc.type}\n", None)
+            f"# TYPE {desc.name} {desc.type}\n", None, None)
 
 
-def _raw_openmetrics_entry(desc: Desc) -> tuple[str, str | None]:
+def _raw_openmetrics_entry(desc: Desc) -> tuple[str, str | None, str | None]:
     _check_raw_desc(desc)
     family, rename = desc.name, None
     if desc.type == COUNTER:
         family = family.removesuffix("_total")
         rename = family + "_total"
     kind = "unknown" if desc.type == UNTYPED else desc.type
+    canonical = "le" if desc.type == HISTOGRAM else "quantile" if desc.type == SUMMARY else None
     return (f"# HELP {family} {_escape_help_openmetrics(desc.help)}\n"
-            f"# TYPE {family} {kind}\n", rename)
+            f"# TYPE {family} {kind}\n", rename, canonical)
 
 
-def _raw_line(name: str, labels: tuple) -> str:
+def _openmetrics_number(text: str) -> str:
+    # OpenMetrics writes `le` and `quantile` as canonical numbers: Go's
+    # shortest form (which a RawFamily carries) with `.0` on a whole number
+    # (`1.0`, `1e+06`), as client_golang's OpenMetrics encoder does; a
+    # Prometheus 2 scraping either format then stores the same series.
+    if text.lstrip("+-").isdigit():
+        return text + ".0"
+    return text
+
+
+def _raw_line(name: str, labels: tuple, canonical: str | None = None) -> str:
     """A sample line up to its value: `name{label="value",...} `."""
     if not labels:
         return name + " "
-    return name + "{" + ",".join(f'{label}="{_escape_label_value(value)}"' for label, value in labels) + "} "
+    return name + "{" + ",".join(
+        f'{label}="{_openmetrics_number(value) if label == canonical else _escape_label_value(value)}"'
+        for label, value in labels) + "} "
 
 
-def _render_raw(family: RawFamily, entry: tuple[str, str | None], append) -> None:
-    header, rename = entry
+def _render_raw(family: RawFamily, entry: tuple, append) -> None:
+    header, rename, canonical = entry
     append(header)
     for (name, labels), v in family.samples:
         if v.__class__ is not float or v - v != 0:
             v = _format_value(v)
-        append(_raw_line(rename or name, labels) + str(v) + "\n")
+        append(_raw_line(rename or name, labels, canonical) + str(v) + "\n")
 
 
 _text_cache: dict[Desc, tuple[str, str, int]] = {}
@@ -408,13 +421,14 @@ def _make_plan(families: list, cache: dict, tail: str) -> _Plan | None:
             entry = cache.get((RawFamily, desc))
             if entry is None:
                 return None
-            header, rename = entry
+            header, rename, canonical = entry
             keys = tuple(key for key, _ in family.samples)
             if not _plannable_raw(keys):
                 return None
             shape.append((desc, cls, keys))
             parts.append(header.replace("%", "%%"))
-            parts.extend(_raw_line(rename or name, labels).replace("%", "%%") + "%s\n" for name, labels in keys)
+            parts.extend(_raw_line(rename or name, labels, canonical).replace("%", "%%") + "%s\n"
+                         for name, labels in keys)
             continue
         entry = cache.get(desc)  # another render may have cleared the cache
         if entry is None:

@@ -126,7 +126,9 @@ class RawFamily:
     `((sample name, ((label, value), ...)), value)`: a histogram's
     `_bucket`, `_sum` and `_count` samples, with `le` among a bucket's
     labels, and a summary's samples with `quantile`, in the order they are
-    to be written."""
+    to be written.  `le` and `quantile` hold numbers as Go writes them
+    (`1`, `0.5`, `1e+06`, `+Inf`): text 0.0.4 takes them as they are,
+    OpenMetrics adds `.0` to a whole number."""
 
     desc: Desc
     samples: list[tuple[tuple[str, tuple[tuple[str, str], ...]], Number]]

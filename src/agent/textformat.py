@@ -31,7 +31,12 @@ marked "1.5.0 accepts" below):
 - a sample whose name is a histogram's or summary's family name plus
   `_bucket`/`_sum`/`_count` (`_sum`/`_count` for a summary) belongs to it;
   a bucket needs a numeric `le`, a summary's sample a numeric `quantile`,
-  and `_sum`/`_count` have neither (1.5.0 drops such samples silently).
+  and `_sum`/`_count` have neither (1.5.0 drops such samples silently);
+- values the family must not have, because the agent also serves it as
+  OpenMetrics, which forbids them (1.5.0 accepts them all): a negative or
+  NaN counter; a bucket or count that is not a whole number from 0 (1.5.0
+  casts it to uint64), buckets that are not cumulative, a `+Inf` bucket
+  other than the count, a NaN sum, a quantile outside 0 to 1.
 
 Families come out as node_exporter prints them: within a family a sample
 lacking a label the others have gets it as "" (label names sorted, `le` or
@@ -302,9 +307,19 @@ def _assemble(family: _Family) -> list:
         key = (sample_name, pairs)
         if key in seen:
             raise TextFormatError(0, f"the series {_series_text(sample_name, pairs)} is given twice")
+        if kind == COUNTER and not value >= 0:
+            raise TextFormatError(0, f"the counter {_series_text(sample_name, pairs)} is {value!r}")
         seen.add(key)
         out.append((key, value))
     return out
+
+
+def _check_count(what: str, value: float) -> None:
+    # client_golang keeps bucket and sample counts as uint64 (1.5.0 casts
+    # whatever float it read), and OpenMetrics forbids a negative or NaN
+    # one: only whole numbers from 0 pass.
+    if not (value >= 0 and value == math.floor(value)):
+        raise TextFormatError(0, f"{what} is {value!r}, not a count")
 
 
 def _series_text(name: str, pairs: tuple) -> str:
@@ -345,9 +360,26 @@ def _assemble_distribution(family: _Family, kind: str) -> list:
         parts[0][bound] = value
     out = []
     for pairs, (bounds, total, count) in series.items():
+        where = _series_text(name, pairs)
+        if total is not None and total != total:
+            raise TextFormatError(0, f"the sum of {where} is NaN")
+        if count is not None:
+            _check_count(f"the count of {where}", count)
         count = 0.0 if count is None else count
-        if kind == HISTOGRAM and math.inf not in bounds:
-            bounds[math.inf] = count
+        if kind == HISTOGRAM:
+            if math.inf not in bounds:
+                bounds[math.inf] = count
+            elif bounds[math.inf] != count:
+                raise TextFormatError(0, f"{where}: the +Inf bucket ({bounds[math.inf]!r}) is not the count "
+                                         f"({count!r})")
+            previous = 0.0
+            for bound in sorted(bounds):
+                _check_count(f"the bucket le={format_float(bound)} of {where}", bounds[bound])
+                if bounds[bound] < previous:
+                    raise TextFormatError(0, f"the buckets of {where} are not cumulative")
+                previous = bounds[bound]
+        elif any(not 0 <= q <= 1 for q in bounds):
+            raise TextFormatError(0, f"{where}: a quantile outside 0 to 1")
         for bound in sorted(bounds):
             out.append(((name + ("_bucket" if kind == HISTOGRAM else ""),
                          pairs + ((special, format_float(bound)),)), bounds[bound]))
