@@ -105,7 +105,7 @@ LE_AND_QUANTILES = {
     # `le` and `quantile` written as Go writes floats; +Inf added; labels filled.
     "bounds.prom": '# TYPE h histogram\nh_bucket{le="1.0",x="a"} 1\nh_bucket{le="1e1",x="a"} 2\n'
                    'h_bucket{le="1e6",x="a"} 3\nh_bucket{le="0.00001",x="a"} 0\nh_bucket{le="2.50",x="a"} 2\n'
-                   'h_count{x="a"} 4\nh_sum{x="a"} 7.5\nh_bucket{le="-1"} 0\nh_count 0\n'
+                   'h_count{x="a"} 4\nh_sum{x="a"} 7.5\nh_bucket{le="0"} 0\nh_count 0\n'
                    '# TYPE s summary\ns{quantile="1e-1"} 3\ns{quantile="0.50",y="b"} 4\ns_count{y="b"} 9\n',
 }
 ORACLE_CASES = {

@@ -185,7 +185,11 @@ def test_invalid_utf8_is_refused_with_its_line():
     ('# TYPE h histogram\nh_bucket{le="1"} 5\nh_bucket{le="2"} 3\nh_count 5\n', "not cumulative"),
     ('# TYPE h histogram\nh_bucket{le="1"} 1\n', "not cumulative"),  # +Inf = count = 0
     ('# TYPE h histogram\nh_bucket{le="+Inf"} 5\nh_count 7\n', "is not the count"),
-    ("# TYPE h histogram\nh_sum NaN\n", "the sum of h is NaN"),
+    ("# TYPE h histogram\nh_sum NaN\n", "the sum of h is nan"),
+    ("# TYPE h histogram\nh_sum -1\n", "the sum of h is -1.0"),
+    ('# TYPE h histogram\nh_bucket{le="-1"} 0\n', "a bucket below 0"),
+    ("# TYPE s summary\ns_sum -1\n", "the sum of s is -1.0"),
+    ('# TYPE s summary\ns{quantile="0.5"} -1\n', "value below 0"),
     ('# TYPE s summary\ns{quantile="1.5"} 1\n', "outside 0 to 1"),
     ("# TYPE s summary\ns_count -1\n", "not a count"),
 ])

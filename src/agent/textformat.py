@@ -36,7 +36,9 @@ marked "1.5.0 accepts" below):
   OpenMetrics, which forbids them (1.5.0 accepts them all): a negative or
   NaN counter; a bucket or count that is not a whole number from 0 (1.5.0
   casts it to uint64), buckets that are not cumulative, a `+Inf` bucket
-  other than the count, a NaN sum, a quantile outside 0 to 1.
+  other than the count, a bucket below 0 (OpenMetrics allows no sum then,
+  and 1.5.0 always writes one), a negative or NaN sum, a quantile outside
+  0 to 1 or with a negative value.
 
 Families come out as node_exporter prints them: within a family a sample
 lacking a label the others have gets it as "" (label names sorted, `le` or
@@ -361,8 +363,8 @@ def _assemble_distribution(family: _Family, kind: str) -> list:
     out = []
     for pairs, (bounds, total, count) in series.items():
         where = _series_text(name, pairs)
-        if total is not None and total != total:
-            raise TextFormatError(0, f"the sum of {where} is NaN")
+        if total is not None and not total >= 0:
+            raise TextFormatError(0, f"the sum of {where} is {total!r}")
         if count is not None:
             _check_count(f"the count of {where}", count)
         count = 0.0 if count is None else count
@@ -372,6 +374,10 @@ def _assemble_distribution(family: _Family, kind: str) -> list:
             elif bounds[math.inf] != count:
                 raise TextFormatError(0, f"{where}: the +Inf bucket ({bounds[math.inf]!r}) is not the count "
                                          f"({count!r})")
+            if min(bounds) < 0:
+                # OpenMetrics: no sum beside a negative bucket, and 1.5.0
+                # always writes one.
+                raise TextFormatError(0, f"{where}: a bucket below 0 (le={format_float(min(bounds))})")
             previous = 0.0
             for bound in sorted(bounds):
                 _check_count(f"the bucket le={format_float(bound)} of {where}", bounds[bound])
@@ -380,6 +386,8 @@ def _assemble_distribution(family: _Family, kind: str) -> list:
                 previous = bounds[bound]
         elif any(not 0 <= q <= 1 for q in bounds):
             raise TextFormatError(0, f"{where}: a quantile outside 0 to 1")
+        elif any(v < 0 for v in bounds.values()):
+            raise TextFormatError(0, f"{where}: a quantile's value below 0")
         for bound in sorted(bounds):
             out.append(((name + ("_bucket" if kind == HISTOGRAM else ""),
                          pairs + ((special, format_float(bound)),)), bounds[bound]))
