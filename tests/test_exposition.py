@@ -923,5 +923,7 @@ def test_the_plan_renders_raw_families_as_the_plain_path_does():
             planned = render(families(count, le))
             exposition._plans.clear()
             assert render(families(count, le)) == planned
-            # The plan served the same shape with plain values, and nothing else.
-            assert (through_plan is not None) == (le == "1" and count == 4 or le == "+Inf" and count == 2)
+            # The plan served every render of the shape it was made from,
+            # NaN included (a textfile's value; re-planning at every scrape
+            # cost 4x the plain render), and not the changed shape.
+            assert (through_plan is not None) == (count != 3)
