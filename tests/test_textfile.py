@@ -347,3 +347,16 @@ def test_promtool_is_clean_on_the_agents_output_with_textfile_families(tmp_path,
     out, _ = run_agent(directory, backend_name, collectors=())
     assert "request_duration_seconds_bucket" in out and "node_load1" in out
     promtool_check(out)
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_not_a_broken_exposition(tmp_path, backend_name):
+    # It would be a label value (and HELP text), and two such names could
+    # read as one once their bad bytes were replaced.
+    directory = write_case(tmp_path, {"ok.prom": "ok 1\n"})
+    for name in (b"bad\xff.prom", b"bad\xfe.prom"):
+        with open(os.path.join(os.fsencode(directory), name), "w") as f:
+            f.write("bad_metric 1\n")
+    out, err = run_agent(directory, backend_name)
+    mine = Exposition(out)
+    assert mtime_files(mine, directory) == {"ok.prom"} and "bad_metric" not in out
+    assert "bad\\xff.prom refused: its name is not UTF-8" in err and "bad\\xfe.prom refused" in err

@@ -81,6 +81,11 @@ class TextfileCollector:
                 refused[self.directory] = f"out of time: {len(names) - position} files not read"
                 break
             try:
+                if not _utf8(name):
+                    # The name is a label value and a HELP text, which must
+                    # be UTF-8; replacing the bad bytes could give two
+                    # files one name.
+                    raise _Clash("its name is not UTF-8")
                 families, mtime = _read(path)
                 accepted = _check_names(families, taken)
             except (OSError, TextFormatError, _Clash) as exc:
@@ -101,14 +106,29 @@ class TextfileCollector:
     def _log_changes(self, refused: dict[str, str]) -> None:
         for path, reason in refused.items():
             if self._refused.get(path) != reason:
-                self.log.error("textfile %s refused: %s", path, reason)
+                self.log.error("textfile %s refused: %s", _printable(path), reason)
         for path in self._refused.keys() - refused.keys():
-            self.log.info("textfile %s accepted again", path)
+            self.log.info("textfile %s accepted again", _printable(path))
         self._refused = refused
 
 
 class _Clash(Exception):
-    """A family of the file that another file or the agent itself has."""
+    """A family of the file that another file or the agent itself has, or
+    a name that cannot be served."""
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.listdir's surrogate escapes of bytes that are not UTF-8
+        return False
+    return True
+
+
+def _printable(path: str) -> str:
+    # A name's bytes that are not UTF-8 as \xNN, so that the log line can
+    # be written and two such names stay apart.
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _reason(exc: Exception) -> str:
