@@ -360,3 +360,11 @@ def test_a_file_name_that_is_not_utf8_is_refused_not_a_broken_exposition(tmp_pat
     mine = Exposition(out)
     assert mtime_files(mine, directory) == {"ok.prom"} and "bad_metric" not in out
     assert "bad\\xff.prom refused: its name is not UTF-8" in err and "bad\\xfe.prom refused" in err
+
+
+def test_a_directory_that_is_not_utf8_is_refused_at_start_up():
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--collector.textfile.directory",
+                        os.fsdecode(b"/var/lib/text\xff")], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "'/var/lib/text\\xff' is not UTF-8" in r.stderr

@@ -50,6 +50,8 @@ def parse_directory(text: str) -> str:
     the option again."""
     if text and not os.path.isabs(text):
         raise ValueError(f"{text!r} is not an absolute path")
+    if not _utf8(text):  # it begins every `file` label value
+        raise ValueError(f"'{_printable(text)}' is not UTF-8")
     return text
 
 
