@@ -87,10 +87,10 @@ class TextfileCollector:
                     # The name is a label value and a HELP text, which must
                     # be UTF-8; replacing the bad bytes could give two
                     # files one name.
-                    raise _Clash("its name is not UTF-8")
+                    raise _Refused("its name is not UTF-8")
                 families, mtime = _read(path)
                 accepted = _check_names(families, taken)
-            except (OSError, TextFormatError, _Clash) as exc:
+            except (OSError, TextFormatError, _Refused) as exc:
                 refused[path] = _reason(exc)
                 continue
             for family in families:
@@ -114,9 +114,9 @@ class TextfileCollector:
         self._refused = refused
 
 
-class _Clash(Exception):
-    """A family of the file that another file or the agent itself has, or
-    a name that cannot be served."""
+class _Refused(Exception):
+    """A file that parses but cannot be served: a family that another file
+    or the agent itself has, or a name that is not UTF-8."""
 
 
 def _utf8(name: str) -> bool:
@@ -165,7 +165,7 @@ def _read(path: str) -> tuple[list, int]:
 
 
 def _check_names(families: list, taken: dict[str, str]):
-    """Refuses (_Clash) a file with a family whose names meet those of the
+    """Refuses (_Refused) a file with a family whose names meet those of the
     agent's own families, another file's, or another of its own; returns
     a function that makes the file's RawFamilies given its path."""
     mine: dict[str, str] = {}
@@ -175,7 +175,7 @@ def _check_names(families: list, taken: dict[str, str]):
             if name.startswith(RESERVED_PREFIX):
                 owner = "the agent's own namespace agent_*"
             if owner is not None:
-                raise _Clash(f"its family {family.name} clashes with {owner}")
+                raise _Refused(f"its family {family.name} clashes with {owner}")
             mine[name] = f"its own family {family.name}"
 
     def build(path: str) -> list[RawFamily]:
