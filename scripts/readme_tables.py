@@ -24,7 +24,18 @@ def collectors_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-TABLES = {"collectors": collectors_table}
+def options_table() -> str:
+    rows = ["| option | default | |", "|---|---|---|"]
+    for entry in collectors.TABLE:
+        for option in entry.options:  # the common ones (timeout) are told in the text
+            default = option.default
+            shown = "none" if default in (None, "") else str(default).lower() if isinstance(default, bool) \
+                else str(default)
+            rows.append(f"| `--collector.{entry.name}.{option.name} {option.metavar}` | `{shown}` | {option.help} |")
+    return "\n".join(rows) + "\n"
+
+
+TABLES = {"collectors": collectors_table, "collector-options": options_table}
 
 
 def render(readme: str) -> str:

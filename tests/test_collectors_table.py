@@ -26,11 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TREE = FIXTURES / "procfs-host" / "linux-6.8-host"
 SYSFS = FIXTURES / "sysfs" / "desktop"
 NAMES = [entry.name for entry in collectors.TABLE]
+# Options that give each collector something to expose on TREE (the
+# textfile collector reads nothing until it is given a directory).
+OPTIONS = ("--collector.textfile.directory", str(ROOT / "tests" / "fixtures" / "textfile" / "good"))
 
 
 def once(*args: str, backend: str = "python") -> dict:
     r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--sysfs", str(SYSFS),
-                        "--backend", backend, *args],
+                        "--backend", backend, *OPTIONS, *args],
                        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     return parse_samples(r.stdout)

@@ -686,3 +686,40 @@ def test_influx_http_retries_once_on_a_connection_the_server_closed(source, log)
     assert len(connections) == len(bodies)  # a new connection after each close
     assert f"node_network_receive_bytes,host={HOST},interface=br\\,x\\=1 total={2**63 + 5}u" in \
         {line.rsplit(" ", 1)[0] for line in lines}
+
+
+def test_textfile_families_are_pushed_sample_by_sample(victoria, tmp_path):
+    """A textfile's samples name themselves and carry their own labels: each
+    arrives as its own series (a histogram's buckets by `le`), through the
+    Influx protocol and Graphite paths, from the real agent."""
+    from agentproc import AgentProcess
+    from test_e2e import copy_tree
+    from trees import FIXTURES
+    tree = copy_tree(Path("/proc"), tmp_path / "proc")
+    agent = AgentProcess("--procfs", str(tree), "--push-interval", "0.5",
+                         "--collector.textfile.directory", str(FIXTURES / "textfile" / "good"),
+                         "--push", f"influx://127.0.0.1:{victoria.http}",
+                         "--push", f"graphite://127.0.0.1:{victoria.graphite}?format=path&prefix=tf")
+    host = socket.gethostname()
+    try:
+        def arrived():
+            got = victoria.export('{__name__=~"apt_upgrades_pending_value|backup_runs_total|'
+                                  'request_duration_seconds_bucket_value|tf[.].*apt_upgrades_pending.*"}')
+            return got if len(got) >= 2 + 3 + 4 + 2 else None
+        got = wait_for(arrived, 15, 0.3)
+    finally:
+        agent.stop()
+    assert got, victoria.log_path.read_text()
+
+    def last(name, **labels):
+        return got[(name, frozenset({**labels, "host": host}.items()))][-1]
+
+    assert last("apt_upgrades_pending_value", origin="Ubuntu:24.04/noble-security", arch="amd64") == 4
+    assert last("apt_upgrades_pending_value", origin="Ubuntu:24.04/noble-updates", arch="amd64") == 17
+    assert last("backup_runs_total", job="db", result="failed") == 3
+    assert last("backup_runs_total", job="home", result="ok") == 998
+    assert last("request_duration_seconds_bucket_value", handler="/", le="0.1") == 33444
+    assert last("request_duration_seconds_bucket_value", handler="/", le="+Inf") == 144320
+    paths = {name for name, tags in got if name.startswith("tf.")}
+    assert len([p for p in paths if ".apt_upgrades_pending." in p]) == 2, paths
+    assert "Traceback" not in agent.log()

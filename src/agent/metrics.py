@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 GAUGE = "gauge"
 COUNTER = "counter"
+# The text format's other types, for families the agent passes on from
+# files (RawFamily); its own families are gauges and counters.
+UNTYPED = "untyped"
+HISTOGRAM = "histogram"
+SUMMARY = "summary"
 
 
 @record
@@ -40,14 +45,53 @@ class Family:
     samples: list[tuple[tuple[str, ...], Number]]
 
 
+# Every Desc made by gauge() and counter(), by name: the families the agent
+# itself may expose, which a family read from a file must not clash with
+# (collectors/textfile.py).  Filled as the modules that declare them are
+# imported, once each; never per scrape.
+_declared: dict[str, Desc] = {}
+
+
 def gauge(name: str, help: str, labels: tuple[str, ...] = ()) -> Desc:
-    return Desc(name, GAUGE, help, labels)
+    return _declare(Desc(name, GAUGE, help, labels))
 
 
 def counter(name: str, help: str, labels: tuple[str, ...] = ()) -> Desc:
     if name.endswith("_total"):
         raise ValueError(f"counter family {name!r}: give the name without _total")
-    return Desc(name, COUNTER, help, labels)
+    return _declare(Desc(name, COUNTER, help, labels))
+
+
+def _declare(desc: Desc) -> Desc:
+    _declared.setdefault(desc.name, desc)
+    return desc
+
+
+def declared() -> tuple[Desc, ...]:
+    """The Descs declared so far through gauge() and counter()."""
+    return tuple(_declared.values())
+
+
+def exposed_names(name: str, type: str) -> frozenset[str]:
+    """Every name a family called `name` (as text 0.0.4 writes it in HELP and
+    TYPE) takes in either format: its family name and sample names, in
+    0.0.4 and in OpenMetrics (where a counter's family drops `_total` and
+    its samples add it).  Two families whose sets meet would write the same
+    name twice in one format or the other."""
+    if type == COUNTER:
+        base = name[:-len("_total")] if name.endswith("_total") else name
+        return frozenset((name, base, base + "_total", base + "_created"))
+    if type == HISTOGRAM:
+        return frozenset((name, name + "_bucket", name + "_sum", name + "_count", name + "_created"))
+    if type == SUMMARY:
+        return frozenset((name, name + "_sum", name + "_count", name + "_created"))
+    return frozenset((name,))
+
+
+def desc_names(desc: Desc) -> frozenset[str]:
+    """exposed_names of one of the agent's own Descs (a counter's Desc has
+    no `_total`)."""
+    return exposed_names(desc.name + "_total" if desc.type == COUNTER else desc.name, desc.type)
 
 
 @record
@@ -69,3 +113,22 @@ class Series:
     @property
     def samples(self) -> list[tuple[tuple[str, ...], Number]]:
         return list(zip(self.labels, self.values))
+
+
+@record
+class RawFamily:
+    """A family passed on from outside the agent (the textfile collector),
+    of any of the text format's types, whose samples name themselves.
+
+    `desc.name` is the family's name as text 0.0.4 writes it in HELP and
+    TYPE (a counter's keeps the `_total` it was given, or has none),
+    `desc.label_names` is empty, and each sample is
+    `((sample name, ((label, value), ...)), value)`: a histogram's
+    `_bucket`, `_sum` and `_count` samples, with `le` among a bucket's
+    labels, and a summary's samples with `quantile`, in the order they are
+    to be written.  `le` and `quantile` hold numbers as Go writes them
+    (`1`, `0.5`, `1e+06`, `+Inf`): text 0.0.4 takes them as they are,
+    OpenMetrics adds `.0` to a whole number."""
+
+    desc: Desc
+    samples: list[tuple[tuple[str, tuple[tuple[str, str], ...]], Number]]

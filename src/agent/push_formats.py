@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 
-from agent.metrics import COUNTER
+from agent.metrics import COUNTER, RawFamily
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ def _points(families: Iterable, host: str) -> Iterator[tuple[str, str, bool, lis
     for family in families:
         desc = family.desc
         is_counter = desc.type == COUNTER
+        if isinstance(family, RawFamily):
+            yield from _raw_points(family, is_counter, host)
+            continue
         sample_name = desc.name + "_total" if is_counter else desc.name
         label_names = desc.label_names
         own_host = "host" in label_names
@@ -49,6 +52,21 @@ def _points(families: Iterable, host: str) -> Iterator[tuple[str, str, bool, lis
                 tags.append(("host", host))
             tags.sort()
             yield desc.name, sample_name, is_counter, tags, value
+
+
+def _raw_points(family: RawFamily, is_counter: bool, host: str):
+    """A textfile's family: each sample names itself and carries its own
+    labels (a histogram's `_bucket` with `le` ...); a counter's samples
+    are grouped under the name without `_total`, as the agent's own are."""
+    for (sample_name, pairs), value in family.samples:
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        tags = [(k, v) for k, v in pairs if v != ""]
+        if not any(k == "host" for k, _ in pairs):
+            tags.append(("host", host))
+        tags.sort()
+        name = sample_name.removesuffix("_total") if is_counter else sample_name
+        yield name, sample_name, is_counter, tags, value
 
 
 def _number(value) -> str:
@@ -157,6 +175,11 @@ def _path_points(families: Iterable, host: str, prefix: str):
     prefix = sanitise_prefix(prefix)
     for family in families:
         desc = family.desc
+        if isinstance(family, RawFamily):
+            for (sample, pairs), value in family.samples:
+                if not (isinstance(value, float) and not math.isfinite(value)):
+                    yield dotted_path(prefix, host, sample, [v for _, v in pairs]), value
+            continue
         sample = desc.name + "_total" if desc.type == COUNTER else desc.name
         for label_values, value in family.samples:
             if isinstance(value, float) and not math.isfinite(value):

@@ -26,6 +26,7 @@ from agent.collectors.netdev import NetdevCollector
 from agent.collectors.pressure import PressureCollector
 from agent.collectors.stat import StatCollector
 from agent.collectors.thermal_zone import ThermalZoneCollector
+from agent.collectors.textfile import TextfileCollector, parse_directory
 from agent.collectors.uptime import UptimeCollector
 from agent.records import record
 
@@ -69,6 +70,11 @@ TABLE = (
           lambda config, cpu_window, options: PressureCollector()),
     Entry("thermal_zone", True, "thermal zone temperatures and cooling device states (/sys/class/thermal)",
           lambda config, cpu_window, options: ThermalZoneCollector()),
+    Entry("textfile", True, "families other programs write to *.prom files in a directory "
+          "(nothing until --collector.textfile.directory is set)",
+          lambda config, cpu_window, options: TextfileCollector(options["directory"]),
+          (Option("directory", parse_directory, "",
+                  "read every *.prom file in this directory (an absolute path; empty: none)", "DIR"),)),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
@@ -111,5 +117,6 @@ __all__ = [
     "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
     "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
-    "NetdevCollector", "PressureCollector", "StatCollector", "ThermalZoneCollector", "UptimeCollector",
+    "NetdevCollector", "PressureCollector", "StatCollector", "TextfileCollector", "ThermalZoneCollector",
+    "UptimeCollector",
 ]
