@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from agent.collectors.base import Context, NoData, Option
 from agent.collectors.diskstats import DiskstatsCollector
-from agent.collectors.filters import NameFilter
+from agent.collectors.filters import NameFilter, regex
+from agent.collectors.hwmon import HwmonCollector
 from agent.collectors.loadavg import LoadavgCollector
 from agent.collectors.meminfo import MeminfoCollector
 from agent.collectors.netdev import NetdevCollector
@@ -58,6 +59,14 @@ TABLE = (
           lambda config, cpu_window, options: LoadavgCollector()),
     Entry("uptime", True, "seconds since boot (/proc/uptime)",
           lambda config, cpu_window, options: UptimeCollector()),
+    Entry("hwmon", True, "temperatures, fans, voltages, currents and power of hardware-monitoring chips "
+          "(/sys/class/hwmon)",
+          lambda config, cpu_window, options: HwmonCollector(
+              NameFilter(options["chip-include"], options["chip-exclude"])),
+          (Option("chip-include", regex, "", "only chips whose chip label this regular expression finds "
+                  "(node_exporter 1.7's flag)", "REGEX"),
+           Option("chip-exclude", regex, "", "leave out chips whose chip label this regular expression finds",
+                  "REGEX"))),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 DEFAULT_ENABLED = tuple(entry.name for entry in TABLE if entry.enabled_by_default)
@@ -78,6 +87,6 @@ def build(names, config, cpu_window) -> list:
 __all__ = [
     "BY_NAME", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options",
     "Context", "NoData", "Option",
-    "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
+    "DiskstatsCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
     "NetdevCollector", "StatCollector", "UptimeCollector",
 ]
