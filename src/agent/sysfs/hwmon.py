@@ -22,10 +22,14 @@ _INT64_MAX = (1 << 63) - 1
 _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9:_]")
 _INVALID_BYTES = re.compile(r"[\udc80-\udcff]+")
 
-# Go's strconv.ParseFloat, which is stricter than float(): no white space,
-# no digit separators; hexadecimal needs its p exponent.
-_DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_HEX = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
+# Go's strconv.ParseFloat, which is stricter than float() about white space
+# (none) and as lenient about digit separators (`_` between digits, and
+# after a hexadecimal prefix: seen with node_exporter 1.5.0); hexadecimal
+# needs its p exponent; only an unsigned nan.
+_D = rb"[0-9](?:_?[0-9])*"
+_X = rb"[0-9a-fA-F](?:_?[0-9a-fA-F])*"
+_DECIMAL = re.compile(rb"[+-]?(?:%s(?:\.(?:%s)?)?|\.%s)(?:[eE][+-]?%s)?" % (_D, _D, _D, _D))
+_HEX = re.compile(rb"[+-]?0[xX]_?(?:%s(?:\.(?:%s)?)?|\.%s)[pP][+-]?%s" % (_X, _X, _X, _D))
 _SPECIAL = {b"inf": math.inf, b"+inf": math.inf, b"-inf": -math.inf, b"infinity": math.inf,
             b"+infinity": math.inf, b"-infinity": -math.inf, b"nan": math.nan}
 
@@ -72,7 +76,10 @@ def parse_value(raw: bytes) -> float | None:
     if _DECIMAL.fullmatch(raw):
         value = float(raw)
     elif _HEX.fullmatch(raw):
-        value = float.fromhex(raw.decode("ascii"))
+        try:
+            value = float.fromhex(raw.replace(b"_", b"").decode("ascii"))
+        except OverflowError:
+            return None
     else:
         return _SPECIAL.get(raw.lower())
     return None if math.isinf(value) else value
