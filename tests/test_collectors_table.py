@@ -18,16 +18,19 @@ from agent import __version__, collectors
 from agentproc import AgentProcess
 from exposition_parse import parse_samples
 from test_service import wait_for
-from trees import PROCFS_TREES
+from trees import FIXTURES, PROCFS_TREES
 
 ROOT = Path(__file__).resolve().parent.parent
 TREE = PROCFS_TREES / "linux-5.15-ubuntu22"
+# A sysfs with a sample of everything, so that every sysfs collector has
+# something to expose.
+SYSFS_TREE = FIXTURES / "sysfs" / "desktop"
 NAMES = [entry.name for entry in collectors.TABLE]
 
 
 def once(*args: str, backend: str = "python") -> dict:
-    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--backend", backend,
-                        *args], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--sysfs", str(SYSFS_TREE),
+                        "--backend", backend, *args], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     return parse_samples(r.stdout)
 
