@@ -20,11 +20,13 @@ from agent.config import Config
 from agent.exposition import render_openmetrics, render_text
 from agent.procfs import layout
 from backends import load_backend
-from trees import PROCFS_TREES
+from trees import FIXTURES, PROCFS_TREES
 from exposition_parse import parse_samples
 from test_e2e import NETDEV_HEADER, copy_tree, netdev_line
 
 TREE = PROCFS_TREES / "linux-5.15-ubuntu22"
+# A sysfs with chips, so that every default source has families to show.
+SYSFS_TREE = FIXTURES / "sysfs" / "desktop"
 FAMILY_PREFIXES = {
     "stat": ("node_cpu_", "node_procs_"),
     "meminfo": ("node_memory_", "node_swap_"),
@@ -32,6 +34,7 @@ FAMILY_PREFIXES = {
     "netdev": ("node_network_",),
     "loadavg": ("node_load",),
     "uptime": ("node_uptime_",),
+    "hwmon": ("node_hwmon_",),
 }
 RELPATH = {"stat": "stat", "meminfo": "meminfo", "diskstats": "diskstats", "netdev": "net/dev",
            "loadavg": "loadavg", "uptime": "uptime"}
@@ -52,7 +55,7 @@ def scrape(tree: Path, backend: str, times: int = 1):
     log.setLevel(logging.INFO)
     lines = Lines()
     log.addHandler(lines)
-    registry = build_registry(Config(procfs=str(tree), backend=backend), log)
+    registry = build_registry(Config(procfs=str(tree), sysfs=str(SYSFS_TREE), backend=backend), log)
     try:
         for _ in range(times):
             families = registry.collect()
@@ -138,7 +141,7 @@ def test_file_growing_while_read_gives_whole_rows_or_a_failure(tree, backend):
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
     log = logging.getLogger(f"test.grow.{backend}")
-    registry = build_registry(Config(procfs=str(tree), backend=backend), log)
+    registry = build_registry(Config(procfs=str(tree), sysfs=str(SYSFS_TREE), backend=backend), log)
     outcomes = {"rows": 0, "failed": 0}
     try:
         deadline = time.monotonic() + 10
