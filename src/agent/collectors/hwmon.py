@@ -82,12 +82,20 @@ class HwmonCollector:
         if not chips:
             raise NoData(f"no chip in {root}")
 
-        # Every chip's name file in one call, every sensor file in another.
+        # Every chip's name file in one call; the labels, and so the chip
+        # filter, before any sensor file is read.
         name_table, name_data = backend.read_files(dirfd, [c[0] + b"/name" for c in chips], NAME_BYTES)
-        chip_names = [content if status == OK else None
-                      for status, _, content in file_results(name_table, name_data)]
-        paths, owners = [], []  # a sensor file's path, and (chip index, type, sensor, property)
-        for i, (name, entries, device_entries) in enumerate(chips):
+        kept = []  # (chip label, its name file or None, dir name, entries, device entries)
+        for (name, entries, device_entries), (status, _, content) in zip(
+                chips, file_results(name_table, name_data)):
+            name_file = content if status == OK else None
+            chip = self._chip_label(root, name, device_entries is not None, name_file)
+            if self.chip_filter is None or self.chip_filter(chip):
+                kept.append((chip, name_file, name, entries, device_entries))
+
+        # Every sensor file of every chip kept, in one call.
+        paths, owners = [], []  # a sensor file's path, and (chip index, (type, sensor, property))
+        for i, (_, _, name, entries, device_entries) in enumerate(kept):
             for prefix, listing in ((name + b"/", entries), (name + b"/device/", device_entries or ())):
                 for file_name, d_type in listing:
                     if d_type == DT_DIR:  # a directory never reads (power/, hwmon/)
@@ -100,7 +108,7 @@ class HwmonCollector:
 
         # chip -> sensor -> property -> value; the device directory's files
         # come after the chip's own, so a later one wins, as in node_exporter.
-        values: list[dict[str, tuple[str, dict[str, bytes]]]] = [{} for _ in chips]
+        values: list[dict[str, tuple[str, dict[str, bytes]]]] = [{} for _ in kept]
         for (i, (kind, sensor, prop)), (status, _, content) in zip(owners, file_results(table, data)):
             if status != OK:
                 continue  # unreadable (EISDIR, EIO, EAGAIN) or gone: skipped, as node_exporter does
@@ -122,15 +130,12 @@ class HwmonCollector:
                 family = families[desc.name] = Family(desc, [])
             family.samples.append((labels, value))
 
-        for i, (name, entries, device_entries) in enumerate(chips):
-            chip = self._chip_label(root, name, device_entries is not None, chip_names[i])
-            if self.chip_filter is not None and not self.chip_filter(chip):
-                continue
-            if chip_names[i] is not None:
-                chip_name = hwmon.clean_name(chip_names[i])
+        for (chip, name_file, _, _, _), sensors in zip(kept, values):
+            if name_file is not None:
+                chip_name = hwmon.clean_name(name_file)
                 if chip_name:
                     add(CHIP_NAMES, (chip, chip_name), 1)
-            for sensor, (kind, props) in values[i].items():
+            for sensor, (kind, props) in sensors.items():
                 label = props.get("label")
                 if label is not None:
                     add(SENSOR_LABEL, (chip, sensor, hwmon.label_text(label)), 1)
