@@ -250,6 +250,14 @@ int agent_list_dir(int dirfd, const char *path, size_t path_len,
                    struct agent_dir_entry *entries, size_t entries_cap,
                    size_t *count, size_t *names_len);
 
+/* agent_realpath: the C library's realpath(3) of path (path_len bytes, no
+ * NUL inside: EINVAL) into out: 0 and *len; AGENT_ETRUNC when cap bytes do
+ * not hold it (*len says how many would); AGENT_EIO with errno set when a
+ * component is missing (ENOENT), not a directory, a symlink loop, ...  For
+ * a hwmon chip's `device` link, where os.path.realpath's lstat of every
+ * component from Python cost a third of the collector. */
+int agent_realpath(const char *path, size_t path_len, char *out, size_t cap, size_t *len);
+
 int agent_abi_version(void);
 
 /* Tune glibc's malloc for the scrape loop (see tune_malloc.c): 0, or

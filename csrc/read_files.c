@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -258,4 +259,26 @@ out:
         errno = saved;
     }
     return rc;
+}
+
+int agent_realpath(const char *path, size_t path_len, char *out, size_t cap, size_t *len)
+{
+    char cpath[PATH_MAX], resolved[PATH_MAX];
+    int bad = copy_path(cpath, path, path_len);
+    size_t n;
+
+    *len = 0;
+    if (bad) {
+        errno = bad;
+        return AGENT_EIO;
+    }
+    /* With a caller's PATH_MAX buffer realpath(3) returns no allocation. */
+    if (!realpath(cpath, resolved))
+        return AGENT_EIO;
+    n = strlen(resolved);
+    *len = n;
+    if (n > cap)
+        return AGENT_ETRUNC;
+    memcpy(out, resolved, n);
+    return AGENT_OK;
 }

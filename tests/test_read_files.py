@@ -167,3 +167,34 @@ def test_layouts_match_the_header():
         assert [(name, f.offset, f.type.cname) for name, f in c.ffi.typeof(ctype).fields] == \
             [(name, 8 * i, "int64_t" if name == "status" else "uint64_t") for i, name in enumerate(fields)]
     assert c.lib.AGENT_READ_ONCE == L.READ_ONCE
+
+
+def test_realpath(tmp_path, backend):
+    real = tmp_path / "devices" / "platform" / "coretemp.0"
+    (real / "hwmon" / "hwmon0").mkdir(parents=True)
+    (real / "hwmon" / "hwmon0" / "device").symlink_to("../..")
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "hwmon0").symlink_to("../devices/platform/coretemp.0/hwmon/hwmon0")
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "file").write_bytes(b"")
+    base = os.fsencode(tmp_path)
+    canonical = os.fsencode(os.path.realpath(tmp_path))  # /tmp may itself be a link
+    assert backend.realpath(base + b"/class/hwmon0/device") == canonical + b"/devices/platform/coretemp.0"
+    assert backend.realpath(base + b"/class/./hwmon0/../hwmon0") == canonical + b"/devices/platform/coretemp.0/hwmon/hwmon0"
+    for path, code in ((b"/class/gone/device", errno.ENOENT), (b"/loop", errno.ELOOP),
+                       (b"/file/x", errno.ENOTDIR), (b"/cl\0ass", errno.EINVAL),
+                       (b"/" + TOO_LONG, errno.ENAMETOOLONG)):
+        with pytest.raises(OSError) as exc:
+            backend.realpath(base + path)
+        assert exc.value.errno == code, path
+
+
+def test_realpath_backends_agree(tmp_path):
+    c, py = load_backend("c"), load_backend("python")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "up").symlink_to("a/b/..")
+    (tmp_path / "abs").symlink_to(tmp_path / "a" / "b")
+    (tmp_path / "chain").symlink_to("abs")
+    base = os.fsencode(tmp_path)
+    for rel in (b"", b"/a", b"/up", b"/up/b", b"/abs", b"/chain/..", b"/chain/../b/", b"//a//b", b"/a/b/../../a"):
+        assert c.realpath(base + rel) == py.realpath(base + rel), rel

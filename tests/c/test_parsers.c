@@ -1265,6 +1265,32 @@ static void test_read_files(struct ctx *t)
     check(t, rc == AGENT_EIO && errno == EINVAL, "list_dir", "NUL inside the path", "not EINVAL");
     free(dnames);
 
+    /* realpath: "<dir>/sub/.." is <dir> (its last component at least: /tmp
+     * may be a link), into a buffer of exactly that size, not one byte less. */
+    {
+        char in[4096], *out;
+        size_t want, got;
+        const char *base = strrchr(dir, '/');
+
+        snprintf(in, sizeof in, "%s/sub/..", dir);
+        rc = agent_realpath(in, strlen(in), NULL, 0, &want);
+        check(t, rc == AGENT_ETRUNC && want > strlen(base), "realpath", "no room says how much", rc_name(rc));
+        out = malloc(want);
+        rc = agent_realpath(in, strlen(in), out, want, &got);
+        check(t, rc == AGENT_OK && got == want && memcmp(out + got - strlen(base), base, strlen(base)) == 0,
+              "realpath", "dot-dot resolved", rc_name(rc));
+        rc = agent_realpath(in, strlen(in), out, want - 1, &got);
+        check(t, rc == AGENT_ETRUNC && got == want, "realpath", "one byte short", rc_name(rc));
+        free(out);
+        snprintf(in, sizeof in, "%s/gone/x", dir);
+        errno = 0;
+        rc = agent_realpath(in, strlen(in), NULL, 0, &got);
+        check(t, rc == AGENT_EIO && errno == ENOENT, "realpath", "missing component", "not ENOENT");
+        errno = 0;
+        rc = agent_realpath("/tm\0p", 5, NULL, 0, &got);
+        check(t, rc == AGENT_EIO && errno == EINVAL, "realpath", "NUL inside", "not EINVAL");
+    }
+
     close(dirfd);
     for (i = 0; i < 6; i++) {
         static const char *const files[] = { "a", "eight888", "nine9999x", "fifo", NULL, NULL };

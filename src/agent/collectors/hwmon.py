@@ -89,7 +89,7 @@ class HwmonCollector:
         for (name, entries, device_entries), (status, _, content) in zip(
                 chips, file_results(name_table, name_data)):
             name_file = content if status == OK else None
-            chip = self._chip_label(root, name, device_entries is not None, name_file)
+            chip = self._chip_label(backend, os.fsencode(root), name, device_entries is not None, name_file)
             if self.chip_filter is None or self.chip_filter(chip):
                 kept.append((chip, name_file, name, entries, device_entries))
 
@@ -143,22 +143,26 @@ class HwmonCollector:
                     add(self._desc(metric, kind_type, help_text), (chip, sensor), value)
         return list(families.values())
 
-    def _chip_label(self, root: str, name: bytes, has_device: bool, name_file: bytes | None) -> str:
-        directory = os.path.join(root, os.fsdecode(name))
+    def _chip_label(self, backend, root: bytes, name: bytes, has_device: bool, name_file: bytes | None) -> str:
+        directory = root + b"/" + name
         if has_device:
             try:
-                device = os.path.realpath(os.path.join(directory, "device"), strict=True)
+                device = backend.realpath(directory + b"/device")
             except OSError:
                 pass
             else:
-                chip = hwmon.chip_from_device(device)
+                chip = hwmon.chip_from_device(os.fsdecode(device))
                 if chip:
                     return chip
         if name_file:
             chip = hwmon.clean_name(name_file)
             if chip:
                 return chip
-        return hwmon.clean_name(os.path.basename(os.path.realpath(directory)))
+        try:
+            directory = backend.realpath(directory)
+        except OSError:  # gone since the listing: its own name, then
+            pass
+        return hwmon.clean_name(directory.rpartition(b"/")[2])
 
     def _desc(self, name: str, kind_type: str, help_text: str) -> metrics.Desc:
         desc = self._descs.get(name)

@@ -346,6 +346,20 @@ def list_dir(dirfd: int, path: bytes) -> tuple[bytes, bytes]:
         entries_cap *= 4
 
 
+def realpath(path: bytes) -> bytes:
+    """agent_realpath: the same canonical path as read_files.realpath."""
+    _require()
+    out = ffi.new("char[]", 4096)
+    length = ffi.new("size_t *")
+    rc = lib.agent_realpath(path, len(path), out, 4096, length)
+    if rc == layout.EIO:
+        err = ffi.errno
+        raise OSError(err, os.strerror(err), path)
+    if rc != layout.OK:  # PATH_MAX is 4096 on Linux: cannot happen
+        raise ParseError(rc, 0)
+    return ffi.buffer(out, length[0])[:]
+
+
 # A scrape's largest buffers (a dense host's ~1 MB body, its encoding and
 # gzip output) stay below this, so they come from the heap, whose top is
 # trimmed only past the second figure (csrc/tune_malloc.c says why).

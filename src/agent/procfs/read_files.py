@@ -114,6 +114,14 @@ def list_dir(dirfd: int, path: bytes) -> tuple[bytes, bytes]:
         os.close(fd)
 
 
+def realpath(path: bytes) -> bytes:
+    """The canonical path of `path` (every symlink resolved), or OSError
+    when a component is missing, not a directory, or loops; agent_realpath,
+    the C library's realpath(3), does the same with fewer syscalls."""
+    _check_path(path)
+    return os.path.realpath(path, strict=True)
+
+
 def file_results(table: bytes, data: bytes) -> list[tuple[int, int, bytes]]:
     """(status, errno, content) per file of a read_files result."""
     return [(status, err, data[off:off + length])
