@@ -80,7 +80,9 @@ def node_exporter_on(collectors: list[str], *flags: str, procfs=None, sysfs=None
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
-                    return Exposition(r.read().decode("utf-8"))
+                    # 1.5.0 copies a file name's bytes into HELP texts as they
+                    # are, UTF-8 or not (docs/NODE_EXPORTER_COMPAT.md, hwmon).
+                    return Exposition(r.read().decode("utf-8", "replace"))
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("node_exporter did not answer: " + proc.stderr.read().decode())

@@ -15,7 +15,7 @@ from agent.collectors.filters import NameFilter
 from agent.collectors.hwmon import HwmonCollector
 from oracle import agent_once
 from test_e2e import promtool_check
-from test_hwmon_oracle import SYSFS_TREES
+from test_hwmon_oracle import SYSFS_TREES, _odd_tree
 from trees import FIXTURES
 
 DESKTOP = FIXTURES / "sysfs" / "desktop"
@@ -81,4 +81,12 @@ def test_hwmon_is_on_by_default_without_options():
 def test_promtool_lint_is_clean(tree, backend_name):
     mine = agent_once("--sysfs", str(tree), backend=backend_name)
     assert any(name.startswith("node_hwmon_") for name in mine.types)
+    promtool_check(mine.text)
+
+
+def test_promtool_lint_is_clean_on_odd_names_and_values(tmp_path, backend_name):
+    """File names that are not UTF-8 end up in HELP texts: as U+FFFD, never
+    as a crash or an exposition Prometheus cannot read."""
+    mine = agent_once("--sysfs", str(_odd_tree(tmp_path)), backend=backend_name)
+    assert "Hardware monitor for temperature (Crit\ufffdX)" in mine.text
     promtool_check(mine.text)

@@ -46,7 +46,10 @@ def _odd_tree(root):
         "temp10_input": b".5", "temp11_input": b"5.", "temp12_input": b"",
         "temp013_input": b"13000", "temp13_max": b"99000",
         "temp14_label": b"two\xff\xfebad bytes\x80 and one", "temp14_input": b"1",
-        "temp15_Crit\xffX": b"7", "temp16_\xc3\xbc": b"8", "in0": b"1200", "in0_input": b"1300",
+        "temp15_Crit\xffX": b"7", "temp16_\xc3\xbc": b"8",
+        # Go lower-cases rune by rune: the Kelvin sign is k, a dotted
+        # capital I is i (Python's str.lower gives i and a combining dot).
+        "temp17_\xe2\x84\xaaX\xc4\xb0x": b"9", "in0": b"1200", "in0_input": b"1300",
         "fan1_input": b"NaN", "curr1_average": b"250", "power1_average_interval_min": b"500",
         "humidity1_input": b"45000", "intrusion0_alarm": b"1", "pwm1": b"128",
     }
@@ -55,8 +58,8 @@ def _odd_tree(root):
                               b"1e1_0", b"0x1.8p1", b"0X1P-2", b"Inf", b"-nan", b"+NaN", b"infINITY",
                               b"1e-400", b"0x1p2000", b"00012", b"1e", b"e3", b"1_.5", b"0x1p"]):
         files[f"curr{20 + i}_input"] = text
-    for name, content in files.items():
-        (chip / os.fsdecode(name.encode() if isinstance(name, str) else name)).write_bytes(content)
+    for name, content in files.items():  # each name's characters are its bytes
+        (chip / os.fsdecode(name.encode("latin-1"))).write_bytes(content)
     return root
 
 

@@ -44,7 +44,11 @@ def clean_name(raw: bytes | str) -> str:
     """Lower-case, every character outside [a-z0-9:_] one `_`, `_` trimmed
     from both ends (node_exporter's cleanMetricName)."""
     text = _text(raw) if isinstance(raw, bytes) else raw
-    return _INVALID_NAME_CHARS.sub("_", text.lower()).strip("_")
+    # Go lower-cases rune by rune (simple case mapping); Python's full
+    # mapping turns a dotted capital I into i and a combining dot, the one
+    # unconditional difference between the two.
+    text = text.replace("\u0130", "i").lower()
+    return _INVALID_NAME_CHARS.sub("_", text).strip("_")
 
 
 def label_text(raw: bytes) -> str:
@@ -157,24 +161,27 @@ def sensor_metrics(kind: str, props: dict[str, bytes]):
 
 
 def _element_metric(kind: str, element: str, name: str, value: float):
+    # The element goes into HELP as the file name has it (node_exporter's
+    # way), but as valid UTF-8: 1.5.0 copies bytes that are not.
+    help_name = _INVALID_BYTES.sub("\ufffd", element)
     if element in ("fault", "alarm"):
-        return name, GAUGE, f"Hardware sensor {element} status ({kind})", value
+        return name, GAUGE, f"Hardware sensor {help_name} status ({kind})", value
     if element == "beep":
         return name + "_enabled", GAUGE, "Hardware monitor sensor has beeping enabled", value
     unit = _UNITS.get(kind)
     if unit is not None:
         suffix, help_text, scale = unit
         kind_type = COUNTER if kind == "energy" else GAUGE
-        return name + suffix, kind_type, help_text.format(element), _SCALE[scale](value)
+        return name + suffix, kind_type, help_text.format(help_name), _SCALE[scale](value)
     if kind == "temp" and element != "type":
-        return name + "_celsius", GAUGE, f"Hardware monitor for temperature ({element or 'input'})", _milli(value)
+        return name + "_celsius", GAUGE, f"Hardware monitor for temperature ({help_name or 'input'})", _milli(value)
     if kind == "power":
         if element == "accuracy":
             return name, GAUGE, "Hardware monitor power meter accuracy, as a ratio", _micro(value)
         if element in _POWER_INTERVALS:
-            return name + "_seconds", GAUGE, f"Hardware monitor power usage update interval ({element})", \
+            return name + "_seconds", GAUGE, f"Hardware monitor power usage update interval ({help_name})", \
                 _milli(value)
-        return name + "_watt", GAUGE, f"Hardware monitor for power usage in watts ({element})", _micro(value)
+        return name + "_watt", GAUGE, f"Hardware monitor for power usage in watts ({help_name})", _micro(value)
     if kind == "fan" and element in _FAN_RPM:
-        return name + "_rpm", GAUGE, f"Hardware monitor for fan revolutions per minute ({element})", value
-    return name, GAUGE, f"Hardware monitor {kind} element {element}", value
+        return name + "_rpm", GAUGE, f"Hardware monitor for fan revolutions per minute ({help_name})", value
+    return name, GAUGE, f"Hardware monitor {kind} element {help_name}", value
