@@ -6,6 +6,7 @@ Everything here takes bytes or str and does no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -57,6 +58,7 @@ def label_text(raw: bytes) -> str:
     return _INVALID_BYTES.sub("\ufffd", _text(raw))
 
 
+@functools.lru_cache(maxsize=4096)  # see element_metric
 def explode_filename(name: bytes) -> tuple[str, str, str] | None:
     """(type, sensor, property) of a sensor file name (`temp1_crit` ->
     ("temp", "temp1", "crit")), or None when node_exporter ignores it: no
@@ -144,44 +146,56 @@ def sensor_metrics(kind: str, props: dict[str, bytes]):
         else:
             yield "node_hwmon_update_interval_seconds", GAUGE, "Hardware monitor update interval", _milli(value)
         return
-    prefix = "node_hwmon_" + kind
+    bare = "" in props
     for element, raw in props.items():
         if element == "label":
             continue
-        name = prefix
-        if element == "input":
-            if "" in props:  # a bare file is the input then, and this one is named so
-                name += "_input"
-        elif element:
-            name += "_" + clean_name(element)
         value = parse_value(raw)
         if value is None:
             continue
-        yield _element_metric(kind, element, name, value)
+        name, kind_type, help_text, scale = element_metric(kind, element, bare and element == "input")
+        yield name, kind_type, help_text, scale(value)
 
 
-def _element_metric(kind: str, element: str, name: str, value: float):
+def _same(v: float) -> float:
+    return v
+
+
+# A chip's files are the same from scrape to scrape, and so are the names
+# made from them: remembering them took the collect on sysfs/desktop from
+# 1,006 to 905 us of CPU, and explode_filename's from 905 to 786
+# (docs/BENCHMARKS.md).  Bounded: a host has a few hundred sensor files.
+@functools.lru_cache(maxsize=4096)
+def element_metric(kind: str, element: str, input_beside_bare: bool):
+    """(metric name, type, help, scale) of a sensor file of type `kind` and
+    property `element`; `input_beside_bare` for an `_input` file next to a
+    bare one (`temp6` and `temp6_input`), which keeps `_input` in its name."""
+    name = "node_hwmon_" + kind
+    if element == "input":
+        if input_beside_bare:
+            name += "_input"
+    elif element:
+        name += "_" + clean_name(element)
     # The element goes into HELP as the file name has it (node_exporter's
     # way), but as valid UTF-8: 1.5.0 copies bytes that are not.
     help_name = _INVALID_BYTES.sub("\ufffd", element)
     if element in ("fault", "alarm"):
-        return name, GAUGE, f"Hardware sensor {help_name} status ({kind})", value
+        return name, GAUGE, f"Hardware sensor {help_name} status ({kind})", _same
     if element == "beep":
-        return name + "_enabled", GAUGE, "Hardware monitor sensor has beeping enabled", value
+        return name + "_enabled", GAUGE, "Hardware monitor sensor has beeping enabled", _same
     unit = _UNITS.get(kind)
     if unit is not None:
         suffix, help_text, scale = unit
         kind_type = COUNTER if kind == "energy" else GAUGE
-        return name + suffix, kind_type, help_text.format(help_name), _SCALE[scale](value)
+        return name + suffix, kind_type, help_text.format(help_name), _SCALE[scale]
     if kind == "temp" and element != "type":
-        return name + "_celsius", GAUGE, f"Hardware monitor for temperature ({help_name or 'input'})", _milli(value)
+        return name + "_celsius", GAUGE, f"Hardware monitor for temperature ({help_name or 'input'})", _milli
     if kind == "power":
         if element == "accuracy":
-            return name, GAUGE, "Hardware monitor power meter accuracy, as a ratio", _micro(value)
+            return name, GAUGE, "Hardware monitor power meter accuracy, as a ratio", _micro
         if element in _POWER_INTERVALS:
-            return name + "_seconds", GAUGE, f"Hardware monitor power usage update interval ({help_name})", \
-                _milli(value)
-        return name + "_watt", GAUGE, f"Hardware monitor for power usage in watts ({help_name})", _micro(value)
+            return name + "_seconds", GAUGE, f"Hardware monitor power usage update interval ({help_name})", _milli
+        return name + "_watt", GAUGE, f"Hardware monitor for power usage in watts ({help_name})", _micro
     if kind == "fan" and element in _FAN_RPM:
-        return name + "_rpm", GAUGE, f"Hardware monitor for fan revolutions per minute ({help_name})", value
-    return name, GAUGE, f"Hardware monitor {kind} element {help_name}", value
+        return name + "_rpm", GAUGE, f"Hardware monitor for fan revolutions per minute ({help_name})", _same
+    return name, GAUGE, f"Hardware monitor {kind} element {help_name}", _same
