@@ -62,7 +62,7 @@ class HwmonCollector:
     def collect(self, context) -> list[Family]:
         root = os.path.join(context.sysfs, "class", "hwmon")
         try:
-            dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as exc:
             if exc.errno in _NOT_A_CHIP:
                 raise NoData(f"no {root}") from None
