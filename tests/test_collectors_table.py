@@ -30,7 +30,8 @@ NAMES = [entry.name for entry in collectors.TABLE]
 
 def once(*args: str, backend: str = "python") -> dict:
     r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--sysfs", str(SYSFS_TREE),
-                        "--backend", backend, *args], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+                        "--backend", backend, *args],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     return parse_samples(r.stdout)
 

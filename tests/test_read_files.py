@@ -180,7 +180,8 @@ def test_realpath(tmp_path, backend):
     base = os.fsencode(tmp_path)
     canonical = os.fsencode(os.path.realpath(tmp_path))  # /tmp may itself be a link
     assert backend.realpath(base + b"/class/hwmon0/device") == canonical + b"/devices/platform/coretemp.0"
-    assert backend.realpath(base + b"/class/./hwmon0/../hwmon0") == canonical + b"/devices/platform/coretemp.0/hwmon/hwmon0"
+    assert (backend.realpath(base + b"/class/./hwmon0/../hwmon0")
+            == canonical + b"/devices/platform/coretemp.0/hwmon/hwmon0")
     for path, code in ((b"/class/gone/device", errno.ENOENT), (b"/loop", errno.ELOOP),
                        (b"/file/x", errno.ENOTDIR), (b"/cl\0ass", errno.EINVAL),
                        (b"/" + TOO_LONG, errno.ENAMETOOLONG)):
