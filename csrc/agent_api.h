@@ -12,7 +12,7 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 6,
+    AGENT_ABI_VERSION = 7,
     AGENT_NAME_MAX = 64,
     /* A "cpuN" line's N is below this (the kernel's NR_CPUS is at most
      * 8192): a bound on what a collector fills in for the CPUs missing
@@ -224,6 +224,69 @@ struct agent_uptime {
     double uptime_seconds;
     double idle_seconds;
 };
+
+/* Many small files under one directory descriptor in one call (sysfs
+ * trees: hwmon chips).  Strings travel as offset and length in the caller's
+ * buffers, never in fixed-size fields.
+ *
+ * agent_read_files: entry i names names[name_off, name_off + name_len), a
+ * path relative to dirfd (no NUL inside: EINVAL); C opens it without
+ * blocking (O_NONBLOCK, so a FIFO's open returns at once), reads it only if
+ * fstat says it is a regular file (EISDIR for a directory, EINVAL for
+ * anything else), and appends at most file_cap bytes of it to data, where
+ * data_off/data_len say where.  status is 0, AGENT_ETRUNC (the file had
+ * more than file_cap bytes: data holds the first file_cap), or AGENT_EIO
+ * with the errno in err (open, fstat or read failed: a vanished file is
+ * ENOENT).  With AGENT_READ_ONCE a file gets one read(2) of file_cap bytes
+ * and no more, as node_exporter reads sysfs attributes (a driver may fail a
+ * second read), so no file is reported truncated.
+ *
+ * Returns 0, AGENT_ETRUNC when data_cap - bytes used so far is below
+ * file_cap before some file (entries from *done on are not filled: grow
+ * data to count * file_cap and call again), or AGENT_ENAME for an entry
+ * whose name lies outside names.  *done counts the entries filled. */
+enum {
+    AGENT_READ_ONCE = 1
+};
+struct agent_file_entry {
+    uint64_t name_off;
+    uint64_t name_len;
+    uint64_t data_off;
+    uint64_t data_len;
+    int64_t status;
+    uint64_t err;
+};
+int agent_read_files(int dirfd, const char *names, size_t names_len,
+                     struct agent_file_entry *entries, size_t count,
+                     size_t file_cap, int flags,
+                     char *data, size_t data_cap, size_t *done);
+
+/* agent_list_dir: the entries of the directory `path` (relative to dirfd,
+ * path_len bytes, no NUL inside), "." and ".." left out, in the order the
+ * kernel gives them.  Names are appended to names; d_type is the dirent
+ * type (DT_DIR, DT_LNK, ...), filled in with fstatat where the file system
+ * says DT_UNKNOWN (left DT_UNKNOWN if the entry vanished meanwhile).
+ * Returns 0; AGENT_ETRUNC when names_cap bytes do not hold the names, or
+ * AGENT_EROWS when entries_cap entries are too few (grow and call again:
+ * *count and *names_len say how far it got); AGENT_EIO with errno set when
+ * the open or a read of the directory failed (ENOTDIR for a file). */
+struct agent_dir_entry {
+    uint64_t name_off;
+    uint64_t name_len;
+    uint64_t d_type;
+};
+int agent_list_dir(int dirfd, const char *path, size_t path_len,
+                   char *names, size_t names_cap,
+                   struct agent_dir_entry *entries, size_t entries_cap,
+                   size_t *count, size_t *names_len);
+
+/* agent_realpath: the C library's realpath(3) of path (path_len bytes, no
+ * NUL inside: EINVAL) into out: 0 and *len; AGENT_ETRUNC when cap bytes do
+ * not hold it (*len says how many would); AGENT_EIO with errno set when a
+ * component is missing (ENOENT), not a directory, a symlink loop, ...  For
+ * a hwmon chip's `device` link, where os.path.realpath's lstat of every
+ * component from Python cost a third of the collector. */
+int agent_realpath(const char *path, size_t path_len, char *out, size_t cap, size_t *len);
 
 int agent_abi_version(void);
 

@@ -57,6 +57,7 @@ from agentproc import AgentProcess  # noqa: E402
 
 TOKEN = "stress-" + "0123456789abcdef" * 2
 TREE = ROOT / "tests" / "fixtures" / "procfs" / "linux-5.15-ubuntu22"
+SYSFS_TREE = ROOT / "tests" / "fixtures" / "sysfs" / "desktop"
 SOURCES = {  # /proc source -> the prefixes of its families
     "stat": ("node_cpu_", "node_procs_"),
     "meminfo": ("node_memory_", "node_swap_"),
@@ -64,6 +65,7 @@ SOURCES = {  # /proc source -> the prefixes of its families
     "netdev": ("node_network_",),
     "loadavg": ("node_load",),
     "uptime": ("node_uptime_",),
+    "hwmon": ("node_hwmon_",),
 }
 FILES = {"stat": "stat", "meminfo": "meminfo", "diskstats": "diskstats", "netdev": "net/dev",
          "loadavg": "loadavg", "uptime": "uptime"}
@@ -494,7 +496,7 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
         tokens.write_text(f"# stress\n{TOKEN}\n")
         tokens.chmod(0o600)
         conf = tmp / "agent.conf"
-        conf.write_text(f"[agent]\nprocfs = {tree}\nauth-token-file = {tokens}\n")
+        conf.write_text(f"[agent]\nprocfs = {tree}\nsysfs = {SYSFS_TREE}\nauth-token-file = {tokens}\n")
         context = None
         if tls:
             import ssl

@@ -12,6 +12,7 @@ arithmetic (84850 * 0.001 is 84.85000000000001, not 84.85).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -89,7 +90,7 @@ class NodeExporter:
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=self.timeout) as r:
-                    return Exposition(r.read().decode("utf-8"))
+                    return Exposition(r.read().decode("utf-8", "replace"))
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.proc.terminate()
@@ -143,7 +144,8 @@ def assert_same_families(agent: Exposition, oracle: Exposition, prefix: str, exp
                                         f"{sorted(set(mine) - set(want))[:5]}, only node_exporter's "
                                         f"{sorted(set(want) - set(mine))[:5]}")
         for labels, value in want.items():
-            assert float(mine[labels]) == float(value), f"{family}{dict(labels)}: {mine[labels]} != {value}"
+            a, b = float(mine[labels]), float(value)
+            assert a == b or (math.isnan(a) and math.isnan(b)), f"{family}{dict(labels)}: {mine[labels]} != {value}"
 
 
 __all__ = ["NODE_EXPORTER", "SAMPLE", "Exposition", "NodeExporter", "agent_once", "assert_same_families", "node_exporter_on",

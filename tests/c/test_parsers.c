@@ -7,14 +7,17 @@
  * Exit status 0 when every check passed, 1 otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* DT_* for the listing tests */
 
 #include <stdint.h>
 #include <stddef.h>
 #include "agent_api.h"
 #include "fake_pread.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1284,6 +1287,172 @@ static void test_tune_malloc(struct ctx *t)
     check(t, rc == AGENT_OK || rc == AGENT_EMISSING, "trim_malloc", "valid", "unexpected status");
 }
 
+/* Write len bytes to dir/name (a fresh file). */
+static void put_file(const char *dir, const char *name, const char *content, size_t len)
+{
+    char path[4096];
+    int fd;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || (len && write(fd, content, len) != (ssize_t)len)) {
+        perror(path);
+        exit(2);
+    }
+    close(fd);
+}
+
+static void test_read_files(struct ctx *t)
+{
+    enum { CAP = 8, N = 9 };
+    /* Names packed back to back: "a" "eight888" "nine9999x" "sub" "fifo"
+     * "gone" 255 x "n" (the longest name) 256 x "n" (one too long) "nu\0l". */
+    static char names[4 + 8 + 9 + 3 + 4 + 4 + 255 + 256 + 4];
+    static const size_t lens[N] = { 1, 8, 9, 3, 4, 4, 255, 256, 4 };
+    char dir[] = "/tmp/agent-read-files.XXXXXX", path[4096], longname[256];
+    struct agent_file_entry e[N], one;
+    struct agent_dir_entry de[8];
+    size_t done, off = 0, i, count, nlen, seen_long = 0;
+    char *data, *dnames;
+    int dirfd, rc;
+
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    memset(longname, 'n', 255);
+    longname[255] = '\0';
+    memcpy(names, "a" "eight888" "nine9999x" "sub" "fifo" "gone", 29);
+    memset(names + 29, 'n', 255 + 256);
+    memcpy(names + 29 + 511, "nu\0l", 4);
+    put_file(dir, "a", "1\n", 2);
+    put_file(dir, "eight888", "12345678", 8);
+    put_file(dir, "nine9999x", "123456789", 9);
+    put_file(dir, longname, "long", 4);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    mkfifo(path, 0600);
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+    for (i = 0; i < N; i++) {
+        e[i] = (struct agent_file_entry){ .name_off = off, .name_len = lens[i] };
+        off += lens[i];
+    }
+
+    /* Exactly N * CAP bytes of heap: ASan catches a byte written past. */
+    data = malloc(N * CAP);
+    rc = agent_read_files(dirfd, names, sizeof names, e, N, CAP, 0, data, N * CAP, &done);
+    check(t, rc == AGENT_OK && done == N, "read_files", "all entries", rc_name(rc));
+    check(t, e[0].status == AGENT_OK && e[0].data_len == 2 && memcmp(data + e[0].data_off, "1\n", 2) == 0,
+          "read_files", "small file", "wrong entry");
+    check(t, e[1].status == AGENT_OK && e[1].data_len == 8 && e[1].data_off == 2, "read_files",
+          "exactly the cap", "wrong entry");
+    check(t, e[2].status == AGENT_ETRUNC && e[2].data_len == 8
+             && memcmp(data + e[2].data_off, "12345678", 8) == 0, "read_files", "one byte over the cap",
+          "not ETRUNC with the head");
+    check(t, e[3].status == AGENT_EIO && e[3].err == EISDIR, "read_files", "directory", "not EISDIR");
+    check(t, e[4].status == AGENT_EIO && e[4].err == EINVAL && e[4].data_len == 0, "read_files",
+          "FIFO refused without blocking", "not EINVAL");
+    check(t, e[5].status == AGENT_EIO && e[5].err == ENOENT, "read_files", "vanished", "not ENOENT");
+    check(t, e[6].status == AGENT_OK && e[6].data_len == 4, "read_files", "255-byte name", "not read");
+    check(t, e[7].status == AGENT_EIO && e[7].err == ENAMETOOLONG, "read_files", "256-byte name",
+          "not ENAMETOOLONG");
+    check(t, e[8].status == AGENT_EIO && e[8].err == EINVAL, "read_files", "NUL inside a name",
+          "not EINVAL");
+
+    rc = agent_read_files(dirfd, names, sizeof names, e, N, CAP, AGENT_READ_ONCE, data, N * CAP, &done);
+    check(t, rc == AGENT_OK && e[2].status == AGENT_OK && e[2].data_len == 8, "read_files",
+          "read once: cut at the cap, not reported", rc_name(rc));
+
+    /* The first two files take 2 + 8 bytes; 7 left is less than the cap:
+     * ETRUNC before the third, two entries done. */
+    rc = agent_read_files(dirfd, names, sizeof names, e, N, CAP, 0, data, 2 + 8 + CAP - 1, &done);
+    check(t, rc == AGENT_ETRUNC && done == 2, "read_files", "data buffer too small", rc_name(rc));
+    rc = agent_read_files(dirfd, names, sizeof names, e, N, CAP, 0, NULL, 0, &done);
+    check(t, rc == AGENT_ETRUNC && done == 0, "read_files", "no data buffer", rc_name(rc));
+    rc = agent_read_files(dirfd, names, sizeof names, e, 0, CAP, 0, NULL, 0, &done);
+    check(t, rc == AGENT_OK && done == 0, "read_files", "no entries", rc_name(rc));
+    one = (struct agent_file_entry){ .name_off = sizeof names - 1, .name_len = 2 };
+    rc = agent_read_files(dirfd, names, sizeof names, &one, 1, CAP, 0, data, N * CAP, &done);
+    check(t, rc == AGENT_ENAME && done == 0, "read_files", "name past the buffer", rc_name(rc));
+    one = (struct agent_file_entry){ .name_off = UINT64_MAX, .name_len = 2 };
+    rc = agent_read_files(dirfd, names, sizeof names, &one, 1, CAP, 0, data, N * CAP, &done);
+    check(t, rc == AGENT_ENAME, "read_files", "offset wrapping around", rc_name(rc));
+    free(data);
+
+    /* The listing: 6 entries ("." and ".." left out) whose names take
+     * 1 + 8 + 9 + 3 + 4 + 255 bytes. */
+    nlen = 1 + 8 + 9 + 3 + 4 + 255;
+    dnames = malloc(nlen);
+    rc = agent_list_dir(dirfd, ".", 1, dnames, nlen, de, 6, &count, &off);
+    check(t, rc == AGENT_OK && count == 6 && off == nlen, "list_dir", "every entry", rc_name(rc));
+    for (i = 0; rc == AGENT_OK && i < count; i++) {
+        if (de[i].name_len == 255 && memcmp(dnames + de[i].name_off, longname, 255) == 0)
+            seen_long = de[i].d_type == DT_REG;
+        if (de[i].name_len == 4 && memcmp(dnames + de[i].name_off, "fifo", 4) == 0)
+            check(t, de[i].d_type == DT_FIFO, "list_dir", "FIFO type", "not DT_FIFO");
+        if (de[i].name_len == 3 && memcmp(dnames + de[i].name_off, "sub", 3) == 0)
+            check(t, de[i].d_type == DT_DIR, "list_dir", "directory type", "not DT_DIR");
+    }
+    check(t, seen_long, "list_dir", "255-byte name, a regular file", "missing");
+    rc = agent_list_dir(dirfd, ".", 1, dnames, nlen - 1, de, 6, &count, &off);
+    check(t, rc == AGENT_ETRUNC && count < 6, "list_dir", "names one byte short", rc_name(rc));
+    rc = agent_list_dir(dirfd, ".", 1, dnames, nlen, de, 5, &count, &off);
+    check(t, rc == AGENT_EROWS && count == 5, "list_dir", "one entry short", rc_name(rc));
+    rc = agent_list_dir(dirfd, "sub", 3, NULL, 0, NULL, 0, &count, &off);
+    check(t, rc == AGENT_OK && count == 0 && off == 0, "list_dir", "empty directory", rc_name(rc));
+    errno = 0;
+    rc = agent_list_dir(dirfd, "a", 1, dnames, nlen, de, 6, &count, &off);
+    check(t, rc == AGENT_EIO && errno == ENOTDIR, "list_dir", "a file", "not ENOTDIR");
+    errno = 0;
+    rc = agent_list_dir(dirfd, "gone", 4, dnames, nlen, de, 6, &count, &off);
+    check(t, rc == AGENT_EIO && errno == ENOENT, "list_dir", "vanished", "not ENOENT");
+    errno = 0;
+    rc = agent_list_dir(dirfd, "nu\0l", 4, dnames, nlen, de, 6, &count, &off);
+    check(t, rc == AGENT_EIO && errno == EINVAL, "list_dir", "NUL inside the path", "not EINVAL");
+    free(dnames);
+
+    /* realpath: "<dir>/sub/.." is <dir> (its last component at least: /tmp
+     * may be a link), into a buffer of exactly that size, not one byte less. */
+    {
+        char in[4096], *out;
+        size_t want, got;
+        const char *base = strrchr(dir, '/');
+
+        snprintf(in, sizeof in, "%s/sub/..", dir);
+        rc = agent_realpath(in, strlen(in), NULL, 0, &want);
+        check(t, rc == AGENT_ETRUNC && want > strlen(base), "realpath", "no room says how much", rc_name(rc));
+        out = malloc(want);
+        rc = agent_realpath(in, strlen(in), out, want, &got);
+        check(t, rc == AGENT_OK && got == want && memcmp(out + got - strlen(base), base, strlen(base)) == 0,
+              "realpath", "dot-dot resolved", rc_name(rc));
+        rc = agent_realpath(in, strlen(in), out, want - 1, &got);
+        check(t, rc == AGENT_ETRUNC && got == want, "realpath", "one byte short", rc_name(rc));
+        free(out);
+        snprintf(in, sizeof in, "%s/gone/x", dir);
+        errno = 0;
+        rc = agent_realpath(in, strlen(in), NULL, 0, &got);
+        check(t, rc == AGENT_EIO && errno == ENOENT, "realpath", "missing component", "not ENOENT");
+        errno = 0;
+        rc = agent_realpath("/tm\0p", 5, NULL, 0, &got);
+        check(t, rc == AGENT_EIO && errno == EINVAL, "realpath", "NUL inside", "not EINVAL");
+    }
+
+    close(dirfd);
+    for (i = 0; i < 6; i++) {
+        static const char *const files[] = { "a", "eight888", "nine9999x", "fifo", NULL, NULL };
+        const char *name = i == 4 ? longname : files[i];
+
+        if (!name)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/sub", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     struct ctx t = { 0, 0 };
@@ -1297,6 +1466,7 @@ int main(void)
     test_read_fd_faults(&t);
     test_live_proc(&t);
     test_tune_malloc(&t);
+    test_read_files(&t);
     printf("%d checks, %d failed\n", t.run, t.failed);
     return t.failed ? 1 : 0;
 }

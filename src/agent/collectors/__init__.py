@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from agent.collectors.base import Context, NoData, Option, boolean
 from agent.collectors.diskstats import DiskstatsCollector
-from agent.collectors.filters import NameFilter
+from agent.collectors.filters import NameFilter, regex
+from agent.collectors.hwmon import HwmonCollector
 from agent.collectors.loadavg import LoadavgCollector
 from agent.collectors.meminfo import MeminfoCollector
 from agent.collectors.netdev import NetdevCollector
@@ -75,6 +76,14 @@ TABLE = (
           lambda config, cpu_window, options: TextfileCollector(options["directory"]),
           (Option("directory", parse_directory, "",
                   "read every *.prom file in this directory (an absolute path; empty: none)", "DIR"),)),
+    Entry("hwmon", True, "temperatures, fans, voltages, currents and power of hardware-monitoring chips "
+          "(/sys/class/hwmon)",
+          lambda config, cpu_window, options: HwmonCollector(
+              NameFilter(options["chip-include"], options["chip-exclude"])),
+          (Option("chip-include", regex, "", "only chips whose chip label this regular expression finds "
+                  "(node_exporter 1.7's flag)", "REGEX"),
+           Option("chip-exclude", regex, "", "leave out chips whose chip label this regular expression finds",
+                  "REGEX"))),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
@@ -116,7 +125,7 @@ def build(names, config, cpu_window) -> list:
 __all__ = [
     "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
-    "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
+    "DiskstatsCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
     "NetdevCollector", "PressureCollector", "StatCollector", "TextfileCollector", "ThermalZoneCollector",
     "UptimeCollector",
 ]

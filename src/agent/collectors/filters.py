@@ -20,6 +20,16 @@ class NameFilter:
         return self.exclude is None or self.exclude.search(name) is None
 
 
+def regex(text: str) -> str:
+    """An include/exclude option's text, checked: ValueError (the reason)
+    for a pattern that does not compile; "" for none."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return text
+
+
 def label_value(raw: bytes) -> str:
     """A device name as a label value: bytes that are not UTF-8 are replaced
     (U+FFFD), because one invalid byte makes Prometheus reject the scrape."""

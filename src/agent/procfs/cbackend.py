@@ -15,7 +15,10 @@ side effect.
 
 from __future__ import annotations
 
+import errno
 import os
+from array import array
+from itertools import accumulate
 
 from agent.procfs import layout
 from agent.procfs.layout import ParseError
@@ -295,6 +298,74 @@ def make_loader(source: str) -> Callable[[int], bytes]:
     if source in _SCALAR:
         return _ScalarLoader(source)
     return _RowsLoader(source)
+
+
+# A directory whose names take more than this is refused rather than
+# listed into an ever larger buffer.
+MAX_LIST_BYTES = 64 << 20
+
+
+def read_files(dirfd: int, names: list[bytes], file_cap: int, flags: int = 0) -> tuple[bytes, bytes]:
+    """agent_read_files: the same (table, data) as read_files.read_files."""
+    _require()
+    count = len(names)
+    table = array("Q", bytes(layout.FILE_ENTRY.size * count))
+    lengths = [len(name) for name in names]
+    width = layout.FILE_ENTRY.size // 8
+    table[0::width] = array("Q", accumulate(lengths[:-1], initial=0)) if count else array("Q")
+    table[1::width] = array("Q", lengths)
+    # count * file_cap bytes always hold every file, so ETRUNC cannot come.
+    data = ffi.new("char[]", max(count * file_cap, 1))
+    done = ffi.new("size_t *")
+    joined = b"".join(names)
+    rc = lib.agent_read_files(dirfd, joined, len(joined),
+                              ffi.from_buffer("struct agent_file_entry[]", table), count,
+                              file_cap, flags, data, count * file_cap, done)
+    if rc != layout.OK:
+        raise ParseError(rc, 0)
+    # The last row's data ends where the used part of data ends.
+    used = table[-4] + table[-3] if count else 0
+    return table.tobytes(), ffi.buffer(data, used)[:]
+
+
+def list_dir(dirfd: int, path: bytes) -> tuple[bytes, bytes]:
+    """agent_list_dir: the same (table, names) as read_files.list_dir."""
+    _require()
+    if b"\0" in path:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
+    names_cap, entries_cap = 4096, 128
+    count = ffi.new("size_t *")
+    names_len = ffi.new("size_t *")
+    while True:
+        names = ffi.new("char[]", names_cap)
+        entries = ffi.new("struct agent_dir_entry[]", entries_cap)
+        rc = lib.agent_list_dir(dirfd, path, len(path), names, names_cap, entries, entries_cap,
+                                count, names_len)
+        if rc == layout.OK:
+            return (ffi.buffer(entries, count[0] * layout.DIR_ENTRY.size)[:],
+                    ffi.buffer(names, names_len[0])[:])
+        if rc == layout.EIO:
+            err = ffi.errno
+            raise OSError(err, os.strerror(err), path)
+        if names_cap >= MAX_LIST_BYTES:
+            raise ParseError(rc, 0)
+        # A name takes 1 to 255 bytes, so both grow by the same factor.
+        names_cap *= 4
+        entries_cap *= 4
+
+
+def realpath(path: bytes) -> bytes:
+    """agent_realpath: the same canonical path as read_files.realpath."""
+    _require()
+    out = ffi.new("char[]", 4096)
+    length = ffi.new("size_t *")
+    rc = lib.agent_realpath(path, len(path), out, 4096, length)
+    if rc == layout.EIO:
+        err = ffi.errno
+        raise OSError(err, os.strerror(err), path)
+    if rc != layout.OK:  # PATH_MAX is 4096 on Linux: cannot happen
+        raise ParseError(rc, 0)
+    return ffi.buffer(out, length[0])[:]
 
 
 # A scrape's largest buffers (a dense host's ~1 MB body, its encoding and

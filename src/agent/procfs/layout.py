@@ -12,7 +12,7 @@ import struct
 from agent.records import record
 
 
-ABI_VERSION = 6
+ABI_VERSION = 7
 NAME_MAX = 64
 # A cpuN line's N is below this (AGENT_MAX_CPUS).
 MAX_CPUS = 65536
@@ -203,6 +203,12 @@ DISKSTATS = struct.Struct("=21Q64s")
 NETDEV = struct.Struct("=18Q64s")
 LOADAVG = struct.Struct("=Q3d3Q")
 UPTIME = struct.Struct("=Q2d")
+# csrc/read_files.c: struct agent_file_entry (name_off, name_len, data_off,
+# data_len, status, err) and struct agent_dir_entry (name_off, name_len,
+# d_type).
+FILE_ENTRY = struct.Struct("=4QqQ")
+DIR_ENTRY = struct.Struct("=3Q")
+READ_ONCE = 1
 
 # Field bit positions: the index of the field after `present`.
 STAT_CPU_FIELDS = Stat._fields[1:11]

@@ -13,6 +13,7 @@ from .meminfo import parse_meminfo
 from .netdev import parse_netdev
 from .cbackend import trim_malloc
 from .layout import ParseError
+from .read_files import list_dir, read_files, realpath
 from .reader import MAX_FILE_BYTES, ShrinkWatch, read_fd
 from .stat import parse_stat
 from .uptime import parse_uptime
@@ -36,7 +37,7 @@ _PARSERS: dict[str, Callable[[bytes], bytes]] = {
 __all__ = [
     "AVAILABLE", "UNAVAILABLE_REASON", "make_loader",
     "parse_stat", "parse_meminfo", "parse_diskstats", "parse_netdev",
-    "parse_loadavg", "parse_uptime",
+    "parse_loadavg", "parse_uptime", "read_files", "list_dir", "realpath",
 ]
 
 

@@ -1,2 +1,2 @@
-"""Parsers for /sys attribute files: each takes the file's bytes and does
-no I/O (the collectors read)."""
+"""Parsers for /sys files: bytes in, values out, no I/O (the collectors
+read, through the backend's read_files and list_dir)."""
