@@ -74,7 +74,7 @@ def test_chip_filters_from_the_command_line(backend_name):
 
 def test_hwmon_is_on_by_default_without_options():
     assert BY_NAME["hwmon"].enabled_by_default
-    assert default_options(BY_NAME["hwmon"]) == {"chip-include": "", "chip-exclude": ""}
+    assert default_options(BY_NAME["hwmon"]) == {"timeout": None, "chip-include": "", "chip-exclude": ""}
 
 
 @pytest.mark.parametrize("tree", SYSFS_TREES, ids=[t.name for t in SYSFS_TREES])

@@ -20,13 +20,11 @@ from agent.config import Config
 from agent.exposition import render_openmetrics, render_text
 from agent.procfs import layout
 from backends import load_backend
-from trees import FIXTURES, PROCFS_TREES
+from trees import PROCFS_TREES
 from exposition_parse import parse_samples
 from test_e2e import NETDEV_HEADER, copy_tree, netdev_line
 
 TREE = PROCFS_TREES / "linux-5.15-ubuntu22"
-# A sysfs with chips, so that every default source has families to show.
-SYSFS_TREE = FIXTURES / "sysfs" / "desktop"
 FAMILY_PREFIXES = {
     "stat": ("node_cpu_", "node_procs_"),
     "meminfo": ("node_memory_", "node_swap_"),
@@ -34,7 +32,6 @@ FAMILY_PREFIXES = {
     "netdev": ("node_network_",),
     "loadavg": ("node_load",),
     "uptime": ("node_uptime_",),
-    "hwmon": ("node_hwmon_",),
 }
 # The sources whose files these tests corrupt; the others (tree collectors)
 # stay off.
