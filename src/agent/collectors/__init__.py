@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from agent.collectors.base import Context, NoData, Option
 from agent.collectors.diskstats import DiskstatsCollector
+from agent.collectors import filesystem
+from agent.collectors.filesystem import FilesystemCollector
 from agent.collectors.filters import NameFilter
 from agent.collectors.loadavg import LoadavgCollector
 from agent.collectors.meminfo import MeminfoCollector
@@ -58,6 +60,9 @@ TABLE = (
           lambda config, cpu_window, options: LoadavgCollector()),
     Entry("uptime", True, "seconds since boot (/proc/uptime)",
           lambda config, cpu_window, options: UptimeCollector()),
+    Entry("filesystem", True, "size, free space and inodes of each mount (statvfs of the mounts in /proc/1/mountinfo "
+          "under the rootfs; a mount whose statvfs hangs is reported with device_error 1)",
+          lambda config, cpu_window, options: FilesystemCollector(options), filesystem.OPTIONS),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 DEFAULT_ENABLED = tuple(entry.name for entry in TABLE if entry.enabled_by_default)
@@ -78,6 +83,6 @@ def build(names, config, cpu_window) -> list:
 __all__ = [
     "BY_NAME", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options",
     "Context", "NoData", "Option",
-    "DiskstatsCollector", "LoadavgCollector", "MeminfoCollector",
+    "DiskstatsCollector", "FilesystemCollector", "LoadavgCollector", "MeminfoCollector",
     "NetdevCollector", "StatCollector", "UptimeCollector",
 ]
