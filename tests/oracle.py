@@ -64,11 +64,12 @@ def _free_port() -> int:
 
 
 def node_exporter_on(collectors: list[str], *flags: str, procfs=None, sysfs=None, rootfs=None,
-                     timeout: float = 20.0) -> Exposition:
-    """One scrape of node_exporter with only `collectors` on, on these roots."""
+                     timeout: float = 20.0, wrapper: tuple = ()) -> Exposition:
+    """One scrape of node_exporter with only `collectors` on, on these roots;
+    `wrapper` prefixes its command line (MountNamespace.enter)."""
     binary = require_node_exporter()
     port = _free_port()
-    argv = [binary, "--collector.disable-defaults", *(f"--collector.{c}" for c in collectors),
+    argv = [*wrapper, binary, "--collector.disable-defaults", *(f"--collector.{c}" for c in collectors),
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=error", *flags]
     for flag, root in (("procfs", procfs), ("sysfs", sysfs), ("rootfs", rootfs)):
         if root is not None:
@@ -94,8 +95,8 @@ def node_exporter_on(collectors: list[str], *flags: str, procfs=None, sysfs=None
         proc.stderr.close()
 
 
-def agent_once(*args: str, backend: str) -> Exposition:
-    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--backend", backend, *args],
+def agent_once(*args: str, backend: str, wrapper: tuple = ()) -> Exposition:
+    r = subprocess.run([*wrapper, sys.executable, "-m", "agent", "--once", "--backend", backend, *args],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     return Exposition(r.stdout)
