@@ -1,0 +1,48 @@
+"""A FUSE file system whose statfs never answers: the mount exists
+(getattr and readdir of its root answer) but statfs(2) on it blocks until
+this process dies, as on a hung FUSE daemon or a dead NFS server.
+
+    python tests/hungfs.py MOUNTPOINT CALLS_FILE
+
+Prints "mounted" once the kernel has the mount; appends a line to
+CALLS_FILE at every statfs it receives.  SIGKILL it to end: its blocked
+handler keeps SIGTERM from ending the FUSE loop, and its death is what
+makes the kernel fail the pending statfs (ENOTCONN), releasing the caller.
+"""
+
+from __future__ import annotations
+
+import errno
+import stat
+import sys
+import threading
+
+import mfusepy
+
+
+class HungStatfs(mfusepy.Operations):
+    use_ns = True
+
+    def __init__(self, calls_file: str):
+        self.calls_file = calls_file
+
+    def init(self, path):
+        print("mounted", flush=True)
+
+    def getattr(self, path, fh=None):
+        if path == "/":
+            return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
+        raise mfusepy.FuseOSError(errno.ENOENT)
+
+    def readdir(self, path, fh):
+        return [".", ".."]
+
+    def statfs(self, path):
+        with open(self.calls_file, "a") as f:
+            f.write("statfs\n")
+        threading.Event().wait()  # never answers
+        return {}
+
+
+if __name__ == "__main__":
+    mfusepy.FUSE(HungStatfs(sys.argv[2]), sys.argv[1], foreground=True, fsname="hungfs")

@@ -1,0 +1,143 @@
+"""A mount whose statfs never answers (a real FUSE file system,
+tests/hungfs.py) must not hold up a scrape, must not cost a thread per
+scrape, and must show as device_error 1 while the other mounts are shown
+as usual.  Everything runs in a private mount namespace (tests/mountns.py):
+nobody else on the machine can trip over the hung mount, and it vanishes
+with the namespace if the test dies."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agentproc import AgentProcess
+from exposition_parse import parse_samples
+from mountns import MountNamespace
+
+HUNGFS = os.path.join(os.path.dirname(__file__), "hungfs.py")
+MOUNT_TIMEOUT = 0.5
+SCRAPES = 30
+# Prometheus's default scrape timeout is 10 s; a scrape that waits for the
+# hung call never answers at all.  The first scrape waits MOUNT_TIMEOUT for
+# it, the others not at all.
+ON_TIME = 4 * MOUNT_TIMEOUT
+
+
+def require_fuse() -> None:
+    reason = None
+    if not os.path.exists("/dev/fuse"):
+        reason = "no /dev/fuse (the fuse module, or a container without the device)"
+    else:
+        try:
+            import mfusepy  # noqa: F401
+        except (ImportError, OSError) as exc:  # OSError: libfuse itself is missing
+            reason = f"mfusepy or libfuse3 missing ({exc}; pip install mfusepy, apt-get install fuse3)"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + ": required in CI")
+        pytest.skip(reason)
+
+
+def threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def settled_threads(pid: int, want: int | None = None, timeout: float = 3.0) -> int:
+    """The agent's thread count once a connection's thread has left: `want`
+    as soon as it is seen, else the count that held for 0.3 s."""
+    deadline = time.monotonic() + timeout
+    last, since = threads(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = threads(pid)
+        if now == want:
+            return now
+        if now != last:
+            last, since = now, time.monotonic()
+        elif want is None and time.monotonic() - since >= 0.3:
+            return now
+    return last
+
+
+def filesystem_samples(text: str, family: str) -> dict[str, float]:
+    return {dict(labels)["mountpoint"]: float(value) for (name, labels), value in parse_samples(text).items()
+            if name == family}
+
+
+def wait_mounted(fuse: subprocess.Popen, timeout: float = 20.0) -> None:
+    ready, _, _ = select.select([fuse.stdout], [], [], timeout)
+    line = fuse.stdout.readline() if ready else b""
+    if line.strip() != b"mounted":
+        fuse.kill()
+        raise RuntimeError(f"the FUSE file system did not mount: {fuse.stderr.read().decode()}")
+
+
+def test_a_hung_statfs_never_blocks_the_scrape(tmp_path):
+    require_fuse()
+    good, hung, calls = tmp_path / "good", tmp_path / "hung", tmp_path / "statfs-calls"
+    good.mkdir()
+    hung.mkdir()
+    calls.touch()
+    procfs = tmp_path / "proc"
+    (procfs / "1").mkdir(parents=True)
+    # The table the agent reads: a good tmpfs, the hung FUSE mount, and a
+    # mount point that does not exist (statvfs fails at once: ENOENT).
+    (procfs / "1" / "mountinfo").write_text(
+        f"40 1 0:50 / {good} rw,relatime - tmpfs good rw,size=64k\n"
+        f"41 1 0:51 / {hung} rw,nosuid,nodev,relatime - fuse.hungfs hungfs rw,user_id=0,group_id=0\n"
+        f"42 1 0:52 / {tmp_path}/gone rw,relatime - tmpfs gone rw\n")
+    with MountNamespace() as ns:
+        ns.run("mount", "-t", "tmpfs", "-o", "size=64k", "good", str(good))
+        fuse = subprocess.Popen([*ns.enter, sys.executable, HUNGFS, str(hung), str(calls)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        agent = None
+        try:
+            wait_mounted(fuse)
+            agent = AgentProcess("--procfs", str(procfs), "--rootfs", "/", "--collector.disable-defaults",
+                                 "--collector.filesystem", "--collector.filesystem.mount-timeout", str(MOUNT_TIMEOUT),
+                                 wrapper=ns.enter)
+            pid = agent.proc.pid
+            counts = []
+            for scrape in range(SCRAPES):
+                started = time.monotonic()
+                text = agent.metrics_text()
+                took = time.monotonic() - started
+                assert took < ON_TIME, f"scrape {scrape + 1} took {took:.2f} s"
+                errors = filesystem_samples(text, "node_filesystem_device_error")
+                assert errors == {str(good): 0.0, str(hung): 1.0, f"{tmp_path}/gone": 1.0}, scrape
+                assert filesystem_samples(text, "node_filesystem_size_bytes") == {str(good): 65536.0}
+                counts.append(settled_threads(pid, counts[0] if counts else None))
+            # No scrape adds a thread (one stays blocked in the hung
+            # statfs: it leaves below).
+            assert counts == [counts[0]] * SCRAPES, counts
+            with open(calls) as f:
+                assert f.read().count("statfs") == 1, "the hung mount was asked again while its call was stuck"
+
+            # The daemon dies: the kernel fails the pending call, its thread
+            # leaves, and the mount is asked again (ENOTCONN at once).
+            fuse.kill()
+            fuse.wait(10)
+            assert settled_threads(pid, counts[0] - 1) == counts[0] - 1
+            text = agent.metrics_text()
+            assert filesystem_samples(text, "node_filesystem_device_error")[str(hung)] == 1.0
+            assert filesystem_samples(text, "node_filesystem_size_bytes") == {str(good): 65536.0}
+            assert "returned after" in agent.log()
+        finally:
+            if fuse.poll() is None:
+                subprocess.run([*ns.enter, "fusermount3", "-u", "-z", str(hung)], capture_output=True, timeout=10)
+                fuse.send_signal(signal.SIGKILL)  # the blocked handler ignores SIGTERM's orderly exit
+                fuse.wait(10)
+            fuse.stdout.close()
+            fuse.stderr.close()
+            if agent is not None:
+                agent.stop()
