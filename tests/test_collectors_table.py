@@ -21,7 +21,9 @@ from test_service import wait_for
 from trees import PROCFS_TREES
 
 ROOT = Path(__file__).resolve().parent.parent
-TREE = PROCFS_TREES / "linux-5.15-ubuntu22"
+# A tree with every source, the host collectors' files (mount tables, ...)
+# too: each collector must expose something on it.
+TREE = PROCFS_TREES.parent / "procfs-host" / "linux-6.8-host"
 NAMES = [entry.name for entry in collectors.TABLE]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.collectors import DEFAULT_ENABLED
 from agentproc import AgentProcess
 from trees import procfs_trees
 from exposition_parse import parse_samples
@@ -131,7 +132,7 @@ def test_scrape_over_http(live_tree, backend_name):
         status, headers, body = agent.request("/health")
         health = json.loads(body)
         assert status == 200 and health["status"] == "ok" and health["backend"] == backend_name
-        assert set(health["sources"]) == {"stat", "meminfo", "diskstats", "netdev", "loadavg", "uptime"}
+        assert set(health["sources"]) == set(DEFAULT_ENABLED)
 
         status, _, body = agent.request("/")
         assert status == 200 and b'href="/metrics"' in body

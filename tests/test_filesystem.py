@@ -25,6 +25,7 @@ import pytest
 
 from agent.collectors.filesystem import DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE
 from agent.procfs.mountinfo import Mount, MountinfoError, parse_mountinfo
+from exposition_parse import parse_samples
 from mountns import MountNamespace
 from oracle import agent_once, node_exporter_on
 from test_e2e import promtool_check
@@ -222,3 +223,71 @@ def test_exposition_is_valid_for_promtool(materialised):
     mine = agent_once("--procfs", str(procfs), "--rootfs", str(rootfs), backend="python", wrapper=ns.enter)
     assert mine.families("node_filesystem_") == FAMILIES
     promtool_check(mine.text)
+
+
+# --- options, roots and fallbacks ----------------------------------------------
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent", "--once", "--backend", "python", *args],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def _mount_points(text: str) -> dict[str, str]:
+    """{mount point: fstype} of the device_error samples (every mount has one)."""
+    return {dict(labels)["mountpoint"]: dict(labels)["fstype"] for (name, labels) in parse_samples(text)
+            if name == "node_filesystem_device_error"}
+
+
+def test_default_exclusions_and_the_options_that_change_them(tmp_path):
+    base = ("--procfs", HOST_68, "--rootfs", str(tmp_path), "--collector.disable-defaults", "--collector.filesystem")
+    default = _mount_points(_run(*base).stdout)
+    assert "/dev/shm" not in default and "/sys/fs/cgroup" not in default and "/snap/core22/1380" not in default
+    assert "/run/credentials/systemd-sysusers.service" not in default
+    assert {"/", "/run", "/boot/efi", "/run/user/1000/doc"} <= set(default)
+    # No mount-point exclusion: /dev/shm (tmpfs) shows, /dev (devtmpfs) is still left out by its type.
+    no_points = _mount_points(_run(*base, "--collector.filesystem.mount-points-exclude", "").stdout)
+    assert "/dev/shm" in no_points and "/dev" not in no_points
+    only_tmpfs = _mount_points(_run(*base, "--collector.filesystem.fs-types-include", "^tmpfs$").stdout)
+    assert only_tmpfs and set(only_tmpfs.values()) == {"tmpfs"} and "/run" in only_tmpfs
+    only_mnt = _mount_points(_run(*base, "--collector.filesystem.mount-points-include", "^/mnt/").stdout)
+    assert only_mnt and all(p.startswith("/mnt/") for p in only_mnt)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("mount-points-exclude", "("), ("fs-types-include", "[a-"), ("mount-timeout", "0"),
+    ("mount-timeout", "soon"), ("mount-timeout", "inf"),
+])
+def test_a_bad_option_value_stops_start_up_with_one_line(option, value):
+    r = _run("--procfs", HOST_68, f"--collector.filesystem.{option}", value)
+    assert r.returncode == 2
+    assert f"--collector.filesystem.{option}" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_tree_without_mount_tables_has_no_data_not_a_failure():
+    tree = os.path.join(os.path.dirname(__file__), "fixtures", "procfs", "linux-5.15-ubuntu22")
+    r = _run("--procfs", tree)
+    assert r.returncode == 0
+    assert 'agent_source_success{source="filesystem"} 1' in r.stdout
+    assert "node_filesystem_" not in r.stdout
+
+
+def test_mount_points_under_the_rootfs_are_labelled_as_the_hosts(tmp_path):
+    """A table that shows the host's mounts under the rootfs (the agent's
+    own mounts, in a container given the host's / at /host/root): labels
+    without the prefix, statvfs of the same path."""
+    rootfs = tmp_path / "root"
+    (rootfs / "data").mkdir(parents=True)
+    (tmp_path / "rootx").mkdir()
+    procfs = tmp_path / "proc"
+    (procfs / "self").mkdir(parents=True)
+    (procfs / "self" / "mountinfo").write_text(
+        f"1 0 8:1 / {rootfs} rw - ext4 /dev/sda1 rw\n"
+        f"2 1 8:2 / {rootfs}/data rw - ext4 /dev/sda2 rw\n"
+        f"3 1 8:3 / {tmp_path}/rootx rw - ext4 /dev/sda3 rw\n")
+    r = _run("--procfs", str(procfs), "--rootfs", str(rootfs), "--collector.disable-defaults",
+             "--collector.filesystem")
+    errors = {dict(labels)["mountpoint"]: float(v) for (name, labels), v in parse_samples(r.stdout).items()
+              if name == "node_filesystem_device_error"}
+    # rootx shares the rootfs's first characters, not its directory: kept
+    # as is, and looked up under the rootfs, where it does not exist.
+    assert errors == {"/": 0.0, "/data": 0.0, f"{tmp_path}/rootx": 1.0}
