@@ -200,18 +200,23 @@ class FilesystemCollector:
         self.fs_types_exclude = options["fs-types-exclude"]
         self.fs_types_include = options["fs-types-include"]
         self.timeout = options["mount-timeout"]
+        # The table rarely changes between scrapes: its rows are kept, and
+        # parsed and filtered again only when its bytes differ.
+        self._last_table: tuple[bytes, str] | None = None
+        self._last_rows: tuple[list, list[bytes]] = ([], [])
 
-    def collect(self, context: Context) -> list[Family]:
-        mounts = parse_mountinfo(read_mount_table(context.procfs))
-        rootfs = os.fsencode(context.rootfs).rstrip(b"/")
-        rows = []  # (labels, path, read-only)
+    def rows(self, table: bytes, rootfs: str) -> list[tuple[tuple[str, str, str], bytes, bool]]:
+        """(labels, the path to statvfs, read-only) of each mount the
+        filters keep, the first of each label set."""
+        prefix = os.fsencode(rootfs).rstrip(b"/")  # b"" for "/"
+        rows = []
         seen = set()
-        for mount in mounts:
+        for mount in parse_mountinfo(table):
             mount_point = mount.mount_point
             # A mount table that shows the host's mounts under the rootfs
             # (node_exporter does the same: its labels are the host's paths).
-            if rootfs and (mount_point == rootfs or mount_point.startswith(rootfs + b"/")):
-                mount_point = mount_point[len(rootfs):] or b"/"
+            if prefix and (mount_point == prefix or mount_point.startswith(prefix + b"/")):
+                mount_point = mount_point[len(prefix):] or b"/"
             labels = (_label(mount.source), _label(mount_point), mount.fstype)
             if labels in seen:  # a mount stacked on an identical one, or a bind over a bind
                 continue
@@ -222,9 +227,17 @@ class FilesystemCollector:
             # /proc/mounts says `ro` when the mount or its superblock is
             # read-only: node_exporter 1.5.0 reads that file.
             readonly = "ro" in mount.mount_options.split(",") or "ro" in mount.super_options.split(",")
-            rows.append((labels, (rootfs or b"/") + b"/" + mount_point.lstrip(b"/"), readonly))
+            rows.append((labels, prefix + b"/" + mount_point.lstrip(b"/"), readonly))
+        return rows
 
-        paths = list(dict.fromkeys(path for _, path, _ in rows))  # over-mounts: one call per path
+    def collect(self, context: Context) -> list[Family]:
+        table = read_mount_table(context.procfs)
+        if (table, context.rootfs) != self._last_table:
+            rows = self.rows(table, context.rootfs)
+            paths = list(dict.fromkeys(path for _, path, _ in rows))  # over-mounts: one call per path
+            self._last_rows = rows, paths
+            self._last_table = (table, context.rootfs)
+        rows, paths = self._last_rows
         stats = dict(zip(paths, statvfs_all(paths, self.timeout, context.deadline)))
         late = sum(1 for st in stats.values() if st is None)
         if late:
