@@ -53,20 +53,18 @@ def threads(pid: int) -> int:
 
 
 def settled_threads(pid: int, want: int | None = None, timeout: float = 3.0) -> int:
-    """The agent's thread count once a connection's thread has left: `want`
-    as soon as it is seen, else the count that held for 0.3 s."""
-    deadline = time.monotonic() + timeout
-    last, since = threads(pid), time.monotonic()
-    while time.monotonic() < deadline:
+    """The agent's thread count once the scrape's connection thread has
+    left: `want` as soon as it is seen (else the last count, after
+    `timeout`), or without `want` the lowest count over 0.5 s (a thread
+    that is leaving shows only for a moment; a thread that stays shows
+    throughout)."""
+    deadline = time.monotonic() + (timeout if want is not None else 0.5)
+    seen = threads(pid)
+    while seen != want and time.monotonic() < deadline:
         time.sleep(0.02)
         now = threads(pid)
-        if now == want:
-            return now
-        if now != last:
-            last, since = now, time.monotonic()
-        elif want is None and time.monotonic() - since >= 0.3:
-            return now
-    return last
+        seen = now if want is not None else min(seen, now)
+    return seen
 
 
 def filesystem_samples(text: str, family: str) -> dict[str, float]:
