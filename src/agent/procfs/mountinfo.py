@@ -22,9 +22,10 @@ import re
 
 from agent.records import record
 
-# A backslash and exactly three octal digits; anything else (`\x`, `\12`,
-# `\999`) is not an escape the kernel writes and stays as it is.
-_ESCAPE = re.compile(rb"\\([0-7]{3})")
+# A backslash and three octal digits that make a byte (up to \377);
+# anything else (`\x`, `\12`, `\999`, `\400`) is not an escape the kernel
+# writes and stays as it is.
+_ESCAPE = re.compile(rb"\\([0-3][0-7]{2})")
 
 
 @record
@@ -41,7 +42,7 @@ class MountinfoError(ValueError):
 
 
 def _octal(m: re.Match) -> bytes:
-    return bytes((int(m.group(1), 8) & 0xFF,))
+    return bytes((int(m.group(1), 8),))
 
 
 def unescape(raw: bytes) -> bytes:
