@@ -1,5 +1,5 @@
 """A FUSE file system whose statfs never answers: the mount exists
-(getattr and readdir of its root answer) but statfs(2) on it blocks until
+(getattr of any path and readdir answer) but statfs(2) on it blocks until
 this process dies, as on a hung FUSE daemon or a dead NFS server.
 
     python tests/hungfs.py MOUNTPOINT CALLS_FILE
@@ -12,7 +12,6 @@ makes the kernel fail the pending statfs (ENOTCONN), releasing the caller.
 
 from __future__ import annotations
 
-import errno
 import stat
 import sys
 import threading
@@ -30,9 +29,9 @@ class HungStatfs(mfusepy.Operations):
         print("mounted", flush=True)
 
     def getattr(self, path, fh=None):
-        if path == "/":
-            return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
-        raise mfusepy.FuseOSError(errno.ENOENT)
+        # Every name is a directory, so that statfs of /x and /y are two
+        # calls that hang apart (two mount points in a table).
+        return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
 
     def readdir(self, path, fh):
         return [".", ".."]

@@ -7,6 +7,7 @@ with the namespace if the test dies."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -81,30 +82,56 @@ def wait_mounted(fuse: subprocess.Popen, timeout: float = 20.0) -> None:
         raise RuntimeError(f"the FUSE file system did not mount: {fuse.stderr.read().decode()}")
 
 
-def test_a_hung_statfs_never_blocks_the_scrape(tmp_path):
+@contextlib.contextmanager
+def hung_mount(tmp_path):
+    """(namespace, the hung mount's directory, the file counting its statfs
+    calls, the FUSE daemon), in a private mount namespace with a 64 KiB
+    tmpfs at tmp_path/good; the daemon killed first and the mount detached
+    at the end, whatever happened."""
     require_fuse()
     good, hung, calls = tmp_path / "good", tmp_path / "hung", tmp_path / "statfs-calls"
     good.mkdir()
     hung.mkdir()
     calls.touch()
+    with MountNamespace() as ns:
+        ns.run("mount", "-t", "tmpfs", "-o", "size=64k", "good", str(good))
+        fuse = subprocess.Popen([*ns.enter, sys.executable, HUNGFS, str(hung), str(calls)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_mounted(fuse)
+            yield ns, hung, calls, fuse
+        finally:
+            if fuse.poll() is None:
+                fuse.send_signal(signal.SIGKILL)  # the blocked handler keeps SIGTERM's orderly exit waiting
+                fuse.wait(10)
+            # Detached (lazily: the agent may still be in it); the end of the
+            # namespace would take it anyway.
+            unmount = ["fusermount3", "-u", "-z"] if shutil.which("fusermount3") else ["umount", "-l"]
+            subprocess.run([*ns.enter, *unmount, str(hung)], capture_output=True, timeout=10)
+            fuse.stdout.close()
+            fuse.stderr.close()
+
+
+def statfs_calls(calls) -> int:
+    with open(calls) as f:
+        return f.read().count("statfs")
+
+
+def test_a_hung_statfs_never_blocks_the_scrape(tmp_path):
     procfs = tmp_path / "proc"
     (procfs / "1").mkdir(parents=True)
+    good, hung = tmp_path / "good", tmp_path / "hung"
     # The table the agent reads: a good tmpfs, the hung FUSE mount, and a
     # mount point that does not exist (statvfs fails at once: ENOENT).
     (procfs / "1" / "mountinfo").write_text(
         f"40 1 0:50 / {good} rw,relatime - tmpfs good rw,size=64k\n"
         f"41 1 0:51 / {hung} rw,nosuid,nodev,relatime - fuse.hungfs hungfs rw,user_id=0,group_id=0\n"
         f"42 1 0:52 / {tmp_path}/gone rw,relatime - tmpfs gone rw\n")
-    with MountNamespace() as ns:
-        ns.run("mount", "-t", "tmpfs", "-o", "size=64k", "good", str(good))
-        fuse = subprocess.Popen([*ns.enter, sys.executable, HUNGFS, str(hung), str(calls)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        agent = None
+    with hung_mount(tmp_path) as (ns, hung, calls, fuse):
+        agent = AgentProcess("--procfs", str(procfs), "--rootfs", "/", "--collector.disable-defaults",
+                             "--collector.filesystem", "--collector.filesystem.mount-timeout", str(MOUNT_TIMEOUT),
+                             wrapper=ns.enter)
         try:
-            wait_mounted(fuse)
-            agent = AgentProcess("--procfs", str(procfs), "--rootfs", "/", "--collector.disable-defaults",
-                                 "--collector.filesystem", "--collector.filesystem.mount-timeout", str(MOUNT_TIMEOUT),
-                                 wrapper=ns.enter)
             pid = agent.proc.pid
             counts = []
             for scrape in range(SCRAPES):
@@ -119,8 +146,7 @@ def test_a_hung_statfs_never_blocks_the_scrape(tmp_path):
             # No scrape adds a thread (one stays blocked in the hung
             # statfs: it leaves below).
             assert counts == [counts[0]] * SCRAPES, counts
-            with open(calls) as f:
-                assert f.read().count("statfs") == 1, "the hung mount was asked again while its call was stuck"
+            assert statfs_calls(calls) == 1, "the hung mount was asked again while its call was stuck"
 
             # The daemon dies: the kernel fails the pending call, its thread
             # leaves, and the mount is asked again (ENOTCONN at once).
@@ -132,14 +158,60 @@ def test_a_hung_statfs_never_blocks_the_scrape(tmp_path):
             assert filesystem_samples(text, "node_filesystem_size_bytes") == {str(good): 65536.0}
             assert "returned after" in agent.log()
         finally:
-            if fuse.poll() is None:
-                fuse.send_signal(signal.SIGKILL)  # the blocked handler keeps SIGTERM's orderly exit waiting
-                fuse.wait(10)
-            # Detached (lazily: the agent may still be in it); the end of the
-            # namespace would take it anyway.
-            unmount = ["fusermount3", "-u", "-z"] if shutil.which("fusermount3") else ["umount", "-l"]
-            subprocess.run([*ns.enter, *unmount, str(hung)], capture_output=True, timeout=10)
-            fuse.stdout.close()
-            fuse.stderr.close()
-            if agent is not None:
-                agent.stop()
+            fuse.kill()  # before the agent: its process cannot end while a thread waits on the daemon
+            fuse.wait(10)
+            agent.stop()
+
+
+# Mount points that hang, with a mount timeout far past any scrape's
+# deadline (Prometheus's default scrape timeout is 10 s): the deadline alone
+# must end each collection's wait.
+HUNG_POINTS = 2
+LONG_MOUNT_TIMEOUT = 60
+
+
+def test_many_hung_mounts_are_given_up_at_the_scrapes_deadline(tmp_path):
+    """Each collection stops waiting at its deadline: the mounts it did
+    not reach are reported with device_error 1 (one log line), the next
+    collection goes on with them, and each is given up once in all."""
+    procfs = tmp_path / "proc"
+    (procfs / "1").mkdir(parents=True)
+    good, hung = tmp_path / "good", tmp_path / "hung"
+    points = [f"{hung}/{n}" for n in range(HUNG_POINTS)]
+    (procfs / "1" / "mountinfo").write_text(
+        f"40 1 0:50 / {good} rw,relatime - tmpfs good rw,size=64k\n" +
+        "".join(f"{50 + n} 1 0:51 / {point} rw - fuse.hungfs hungfs rw\n" for n, point in enumerate(points)))
+    with hung_mount(tmp_path) as (ns, hung, calls, fuse):
+        # Start-up's first collection meets the deadline too, or the agent
+        # would not start.
+        agent = AgentProcess("--procfs", str(procfs), "--rootfs", "/", "--collector.disable-defaults",
+                             "--collector.filesystem", "--collector.filesystem.mount-timeout",
+                             str(LONG_MOUNT_TIMEOUT),
+                             wrapper=ns.enter)
+        try:
+            took = []
+            # The agent's log counts the calls given up, one line each (the
+            # daemon's own count misses requests still queued in the kernel
+            # while all of its threads hang).
+            while agent.log().count("has not returned after") < HUNG_POINTS and len(took) < HUNG_POINTS:
+                started = time.monotonic()
+                text = agent.metrics_text()
+                took.append(time.monotonic() - started)
+                errors = filesystem_samples(text, "node_filesystem_device_error")
+                assert errors == {str(good): 0.0, **{point: 1.0 for point in points}}
+            assert agent.log().count("has not returned after") == HUNG_POINTS
+            assert max(took, default=0) < 10, took
+            assert "before the scrape's deadline: reported with device_error 1" in agent.log()
+            # All stuck now: nothing to wait for, and nothing asked again.
+            asked = statfs_calls(calls)
+            assert 0 < asked <= HUNG_POINTS
+            for _ in range(3):
+                started = time.monotonic()
+                agent.metrics_text()
+                assert time.monotonic() - started < 1
+            assert statfs_calls(calls) == asked
+            assert agent.log().count("has not returned after") == HUNG_POINTS
+        finally:
+            fuse.kill()
+            fuse.wait(10)
+            agent.stop()
