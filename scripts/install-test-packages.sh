@@ -13,6 +13,7 @@ command -v openssl >/dev/null || need+=(openssl)                     # the TLS t
 command -v clang >/dev/null || need+=(clang)                         # libFuzzer (make fuzz)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)   # the push round-trips
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)  # the oracle of the host collectors
+command -v fusermount3 >/dev/null || need+=(fuse3)                   # libfuse3: the hung FUSE mount (filesystem)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

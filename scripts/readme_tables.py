@@ -28,10 +28,12 @@ def options_table() -> str:
     rows = ["| option | default | |", "|---|---|---|"]
     for entry in collectors.TABLE:
         for option in entry.options:  # the common ones (timeout) are told in the text
-            default = option.default
+            default = getattr(option.default, "pattern", option.default)  # a compiled regex: its text
             shown = "none" if default in (None, "") else str(default).lower() if isinstance(default, bool) \
                 else str(default)
-            rows.append(f"| `--collector.{entry.name}.{option.name} {option.metavar}` | `{shown}` | {option.help} |")
+            cell = "none" if shown == "none" else "`" + shown.replace("|", "\\|") + "`"
+            rows.append(f"| `--collector.{entry.name}.{option.name} {option.metavar}` | {cell} | "
+                        f"{option.help.replace('|', chr(92) + '|')} |")
     return "\n".join(rows) + "\n"
 
 

@@ -15,12 +15,14 @@ SERVING = re.compile(r"serving on (\S+):(\d+) ")
 
 class AgentProcess:
     def __init__(self, *args: str, env: dict | None = None, startup_timeout: float = 20.0,
-                 listen: str | None = "127.0.0.1:0"):
-        """listen=None leaves the address to the agent's configuration."""
+                 listen: str | None = "127.0.0.1:0", wrapper: tuple = ()):
+        """listen=None leaves the address to the agent's configuration;
+        `wrapper` prefixes the command line and must exec the agent (so that
+        proc.pid is the agent's), as nsenter does (MountNamespace.enter)."""
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", *(["--listen", listen] if listen else []), *args],
+            [*wrapper, sys.executable, "-m", "agent", *(["--listen", listen] if listen else []), *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
         self.stderr_lines: list[str] = []
         self._ready = threading.Event()

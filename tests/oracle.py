@@ -73,11 +73,11 @@ class NodeExporter:
     """
 
     def __init__(self, collectors: list[str], *flags: str, procfs=None, sysfs=None, rootfs=None,
-                 timeout: float = 20.0):
+                 timeout: float = 20.0, wrapper: tuple = ()):
         binary = require_node_exporter()
         self.port = _free_port()
         self.timeout = timeout
-        argv = [binary, "--collector.disable-defaults", *(f"--collector.{c}" for c in collectors),
+        argv = [*wrapper, binary, "--collector.disable-defaults", *(f"--collector.{c}" for c in collectors),
                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=error", *flags]
         for flag, root in (("procfs", procfs), ("sysfs", sysfs), ("rootfs", rootfs)):
             if root is not None:
@@ -114,14 +114,16 @@ class NodeExporter:
 
 
 def node_exporter_on(collectors: list[str], *flags: str, procfs=None, sysfs=None, rootfs=None,
-                     timeout: float = 20.0) -> Exposition:
-    """One scrape of node_exporter with only `collectors` on, on these roots."""
-    with NodeExporter(collectors, *flags, procfs=procfs, sysfs=sysfs, rootfs=rootfs, timeout=timeout) as ne:
+                     timeout: float = 20.0, wrapper: tuple = ()) -> Exposition:
+    """One scrape of node_exporter with only `collectors` on, on these roots;
+    `wrapper` prefixes its command line (MountNamespace.enter)."""
+    with NodeExporter(collectors, *flags, procfs=procfs, sysfs=sysfs, rootfs=rootfs, timeout=timeout,
+                      wrapper=wrapper) as ne:
         return ne.scrape()
 
 
-def agent_once(*args: str, backend: str) -> Exposition:
-    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--backend", backend, *args],
+def agent_once(*args: str, backend: str, wrapper: tuple = ()) -> Exposition:
+    r = subprocess.run([*wrapper, sys.executable, "-m", "agent", "--once", "--backend", backend, *args],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     return Exposition(r.stdout)

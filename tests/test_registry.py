@@ -17,6 +17,7 @@ MOUNTINFO = """\
 25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 40 25 0:21 / /host/proc ro,relatime - proc proc rw
 41 25 0:35 / /host/my\\040dir rw - tmpfs tmpfs rw
+42 25 0:21 / /host/tab\\011proc ro,relatime - proc proc rw
 """
 
 
@@ -27,6 +28,7 @@ def test_is_proc_mount(tmp_path):
     assert is_proc_mount("/host/proc", str(info))
     assert not is_proc_mount("/host", str(info))
     assert not is_proc_mount("/host/my dir", str(info))
+    assert is_proc_mount("/host/tab\tproc/1", str(info))  # every escape decoded, as the filesystem collector does
     assert not is_proc_mount("/tmp", str(info))
     assert not is_proc_mount("/proc", str(tmp_path / "absent"))
     assert is_proc_mount("/proc") and not is_proc_mount(str(tmp_path))

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from agent.collectors.base import Context, NoData, Option, boolean
 from agent.collectors.diskstats import DiskstatsCollector
+from agent.collectors import filesystem
+from agent.collectors.filesystem import FilesystemCollector
 from agent.collectors.filters import NameFilter, regex
 from agent.collectors.hwmon import HwmonCollector
 from agent.collectors.loadavg import LoadavgCollector
@@ -84,6 +86,9 @@ TABLE = (
                   "(node_exporter 1.7's flag)", "REGEX"),
            Option("chip-exclude", regex, "", "leave out chips whose chip label this regular expression finds",
                   "REGEX"))),
+    Entry("filesystem", True, "size, free space and inodes of each mount (statvfs of the mounts in /proc/1/mountinfo "
+          "under the rootfs; a mount whose statvfs hangs is reported with device_error 1)",
+          lambda config, cpu_window, options: FilesystemCollector(options), filesystem.OPTIONS),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
@@ -125,7 +130,7 @@ def build(names, config, cpu_window) -> list:
 __all__ = [
     "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
-    "DiskstatsCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
+    "DiskstatsCollector", "FilesystemCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
     "NetdevCollector", "PressureCollector", "StatCollector", "TextfileCollector", "ThermalZoneCollector",
     "UptimeCollector",
 ]

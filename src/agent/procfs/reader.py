@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from .layout import ETRUNC, ParseError
+from .mountinfo import MountinfoError, parse_mountinfo
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
@@ -96,23 +97,16 @@ def is_proc_mount(path: str, mountinfo: str = "/proc/self/mountinfo") -> bool:
     files anywhere else (fixture trees) are reopened each time, so that a
     file replaced by rename is seen."""
     try:
-        target = os.path.realpath(path)
+        target = os.fsencode(os.path.realpath(path))
         with open(mountinfo, "rb") as f:
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
+            mounts = parse_mountinfo(f.read())
+    except (OSError, MountinfoError):
         return False
-    best, best_type = "", ""
-    for line in lines:
-        # "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw"
-        fields = line.split()
-        if "-" not in fields:
-            continue
-        sep = fields.index("-")
-        if len(fields) <= sep + 1 or len(fields) < 5:
-            continue
-        mount_point = fields[4].replace("\\040", " ")
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+    best, best_type = b"", ""
+    for mount in mounts:
+        point = mount.mount_point
+        inside = target == point or target.startswith(point.rstrip(b"/") + b"/")
         # Later lines are later mounts: at an equal length they win.
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, fields[sep + 1]
+        if inside and len(point) >= len(best):
+            best, best_type = point, mount.fstype
     return best_type == "proc"
