@@ -44,6 +44,9 @@ WORKERS = 4
 # others waiting (a slow hwmon chip, statvfs of a network mount); below it,
 # one worker runs the sources back to back.
 JOIN_AFTER = 0.010
+# The part of its remaining time a tree collector is told it has
+# (Context.deadline); the rest is for building its families.
+COLLECTOR_SHARE = 0.9
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -421,8 +424,12 @@ class Registry:
 
     def _collect_source(self, s: SourceState) -> list[Family]:
         if s.loader is None:  # a tree collector reads for itself
-            return s.collector.collect(Context(self.procfs_root, self.sysfs_root, self.rootfs_root,
-                                               self.backend, s.deadline))
+            # The collector's own deadline comes a little before the one the
+            # collecting thread waits for: one that gives up on a hung mount
+            # at its deadline still has time to hand back what it has.
+            now = time.monotonic()
+            return s.collector.collect(Context(self.procfs_root, self.sysfs_root, self.rootfs_root, self.backend,
+                                               now + max(0.0, s.deadline - now) * COLLECTOR_SHARE))
         # s.fd, the kept descriptor, is used by this source's one task at a
         # time; close() leaves it to a running task (close_fd).  A registry
         # being closed (keep_open False) reads with a descriptor of its own.
