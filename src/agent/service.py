@@ -37,6 +37,23 @@ DRAIN_SECONDS = 3.0
 TICK_SECONDS = 1.0
 
 
+class SelectionError(ValueError):
+    """collect[] or exclude[] names a collector that is not running: one line, a 400."""
+
+
+def select_sources(enabled: tuple[str, ...], collect, exclude) -> frozenset:
+    """node_exporter's filter: collect[] picks among the collectors that run,
+    exclude[] leaves some out; a name that is not running is an error, not
+    an empty answer a dashboard would take for zeros."""
+    if collect and exclude:  # as node_exporter refuses them together
+        raise SelectionError("collect[] and exclude[] cannot be used together")
+    unknown = sorted(set(collect) - set(enabled)) or sorted(set(exclude) - set(enabled))
+    if unknown:
+        raise SelectionError(f"no collector {unknown[0]!r} is running (running: {', '.join(enabled) or 'none'})")
+    chosen = set(collect) if collect else set(enabled)
+    return frozenset(chosen - set(exclude))
+
+
 class Service:
     def __init__(self, argv, config: Config, log: logging.Logger, registry: Registry,
                  cpu_window: CpuWindow, server: Server, pidfile: PidFile | None,
@@ -55,8 +72,14 @@ class Service:
         self.pusher = None
 
     # The server calls these; they follow a registry swapped by a reload.
-    def scrape(self):
-        families = self.registry.collect()
+    def scrape(self, timeout: float | None = None, collect: list[str] = (), exclude: list[str] = ()):
+        """The families of a scrape: every collector, or node_exporter's
+        collect[] and exclude[] selection (unknown names: SelectionError),
+        collected within `timeout` seconds when the scraper said how long it
+        waits (X-Prometheus-Scrape-Timeout-Seconds)."""
+        registry = self.registry
+        only = select_sources(registry.names, collect, exclude) if collect or exclude else None
+        families = registry.collect(timeout, only)
         pusher = self.pusher
         return families + pusher.families() if pusher is not None else families
 
