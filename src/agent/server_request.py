@@ -1,0 +1,219 @@
+"""Reading HTTP/1.1 requests: the head from a socket into a buffer, within
+a deadline and a size bound, parsed into a `Request`; then the body.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+from agent.records import record
+
+TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
+if TYPE_CHECKING:
+    import threading
+
+# The default of Settings.max_header_bytes.
+MAX_HEAD_BYTES = 8192
+# Bodies are read whole into the Request; nothing served takes one yet.
+MAX_BODY_BYTES = 1024
+READ_BYTES = 65536
+
+_STATUS_REJECT_REASON = {408: "header_timeout", 414: "header_too_large", 431: "header_too_large",
+                         413: "body_too_large"}
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN.pattern + rb") ([!-~]+) HTTP/([0-9])\.([0-9])\Z")
+_HEADER_LINE = re.compile(rb"(" + _TOKEN.pattern + rb"):[ \t]*(.*?)[ \t]*\Z")
+# Header values may hold obs-text (0x80-0xff) but no control byte except HT.
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@record
+class Request:
+    """One request as the router sees it."""
+
+    method: str
+    path: str    # without the query and fragment; absolute-form reduced to its path
+    query: str   # what followed `?`, undecoded; "" without one
+    minor: int   # HTTP/1.<minor>
+    headers: dict[str, str]  # lower-case names; repeated fields joined by ", "
+    body: bytes = b""
+
+
+class Reject(Exception):
+    """A request answered with an error status, after which the connection
+    closes."""
+
+    def __init__(self, status: int, detail: str = ""):
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+        self.reason = _STATUS_REJECT_REASON.get(status, "malformed")
+
+
+def read_request(conn, buf: bytearray, settings, deadline: float | None,
+                 stopping: threading.Event) -> Request | None:
+    """The next request from `buf` and `conn.sock`, its body consumed from
+    `buf`; None when the client closed, stayed idle past the keep-alive
+    timeout, or a shutdown began while it was idle.  `deadline` is the
+    first request's (from accept); a later request's head is due
+    header_timeout after its first byte.  `conn.idle` is kept True while no
+    byte of the next request has arrived (shutdown() may then close it; the
+    connection table ranks it as idle).  Raises Reject, or SilentTimeout."""
+    sock = conn.sock
+    head = _read_head(sock, buf, settings, deadline, conn, stopping)
+    if head is None:
+        return None
+    method, target, minor, headers = parse_head(head)
+    path, query = split_target(target)
+    body = _read_body(sock, minor, headers, buf, deadline, settings)
+    return Request(method, path, query, minor, headers, body)
+
+
+def _read_head(sock, buf: bytearray, settings, deadline: float | None, conn, stopping) -> bytes | None:
+    limit = settings.max_header_bytes
+    fresh = deadline is not None
+    while True:
+        # RFC 9112 2.2: ignore empty lines before a request line.
+        while buf[:1] in (b"\r", b"\n"):
+            del buf[:1]
+        match = _HEAD_END.search(buf, 0, limit + 4)
+        if match is not None:
+            head = bytes(buf[:match.start()])
+            del buf[:match.end()]
+            return head
+        if len(buf) > limit:
+            if buf.find(b"\n", 0, limit) < 0:
+                raise Reject(414, "request line too long")
+            raise Reject(431, f"request head over {limit} bytes")
+        now = time.monotonic()
+        if deadline is None and buf:
+            deadline = now + settings.header_timeout
+        conn.idle = not buf
+        if conn.idle and stopping.is_set():
+            return None
+        if deadline is None:
+            timeout = settings.keepalive_timeout
+        else:
+            timeout = deadline - now
+            if timeout <= 0:
+                return _head_timeout(buf, fresh)
+        sock.settimeout(timeout)
+        try:
+            data = sock.recv(READ_BYTES)
+        except socket.timeout:
+            if deadline is None:
+                return None  # idle keep-alive connection: close quietly
+            return _head_timeout(buf, fresh)
+        conn.idle = False
+        if not data:
+            return None
+        if deadline is None:
+            deadline = time.monotonic() + settings.header_timeout
+        buf += data
+
+
+class SilentTimeout(Exception):
+    """A new connection sent nothing in time: closed without a word, as a
+    408 would only tell a port scanner what answers here."""
+
+
+def _head_timeout(buf: bytearray, fresh: bool) -> None:
+    if buf:
+        raise Reject(408, "request head not received in time")
+    if fresh:
+        raise SilentTimeout()
+    return None
+
+
+def parse_head(head: bytes) -> tuple[str, bytes, int, dict[str, str]]:
+    """(method, target, minor version, headers) of a head without its final
+    empty line.  Raises Reject."""
+    lines = head.split(b"\n")
+    match = _REQUEST_LINE.match(lines[0].removesuffix(b"\r"))
+    if match is None:
+        raise Reject(400, "malformed request line")
+    method, target, major, minor = match.groups()
+    if major != b"1":
+        raise Reject(505, "only HTTP/1.x is served")
+    headers: dict[str, str] = {}
+    for raw in lines[1:]:
+        line = raw.removesuffix(b"\r")
+        header = _HEADER_LINE.match(line)
+        if header is None:
+            # Includes obs-fold (a line starting with white space) and
+            # white space before the colon, both refused by RFC 9112.
+            raise Reject(400, "malformed header line")
+        name_bytes, value_bytes = header.groups()
+        if _BAD_VALUE_BYTE.search(value_bytes):
+            raise Reject(400, "control character in a header value")
+        name = name_bytes.decode("ascii").lower()
+        value = value_bytes.decode("latin-1")
+        if name in headers:
+            if name in ("content-length", "host"):
+                if name == "host" or headers[name] != value:
+                    raise Reject(400, f"conflicting {name} headers")
+                continue
+            headers[name] = headers[name] + ", " + value
+        else:
+            headers[name] = value
+    if minor != b"0" and "host" not in headers:
+        raise Reject(400, "HTTP/1.1 request without Host")
+    return method.decode("ascii"), target, int(minor), headers
+
+
+def split_target(target: bytes) -> tuple[str, str]:
+    """(path, query) of a request target; absolute-form (RFC 9112 3.2.2)
+    keeps its path."""
+    text = target.decode("ascii")
+    lowered = text[:8].lower()
+    if lowered.startswith("http://") or lowered.startswith("https://"):
+        slash = text.find("/", text.find("//") + 2)
+        text = text[slash:] if slash >= 0 else "/"
+    path, _, query = text.partition("#")[0].partition("?")
+    return path, query
+
+
+def _read_body(sock, minor: int, headers: dict[str, str], buf: bytearray, deadline: float | None,
+               settings) -> bytes:
+    if "transfer-encoding" in headers:
+        if "content-length" in headers:
+            raise Reject(400, "both Transfer-Encoding and Content-Length")
+        raise Reject(411, "request bodies need a Content-Length")
+    length_text = headers.get("content-length")
+    if length_text is None:
+        return b""
+    if not (length_text.isascii() and length_text.isdigit()):
+        raise Reject(400, "malformed Content-Length")
+    # The length check on the text first: int() of a huge digit string is
+    # quadratic.
+    if len(length_text) > 18 or int(length_text) > MAX_BODY_BYTES:
+        raise Reject(413, f"request body over {MAX_BODY_BYTES} bytes")
+    length = int(length_text)
+    expect = headers.get("expect")
+    if expect is not None:
+        if expect.lower() != "100-continue":
+            raise Reject(417, "only 100-continue is understood")
+        if minor >= 1 and length > len(buf):
+            sock.settimeout(settings.write_timeout)
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    while len(buf) < length:
+        if deadline is None:
+            deadline = time.monotonic() + settings.header_timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Reject(408, "request body not received in time")
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(READ_BYTES)
+        except socket.timeout:
+            raise Reject(408, "request body not received in time") from None
+        if not data:
+            raise ConnectionError("client closed during the request body")
+        buf += data
+    body = bytes(buf[:length])
+    del buf[:length]
+    return body
