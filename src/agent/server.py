@@ -42,8 +42,10 @@ Limits and controls, in the order a connection meets them:
   (else it is closed, with 408 if it sent part of one); a later head within
   `header_timeout` of its first byte; an idle keep-alive connection is
   closed after `keepalive_timeout`;
-- a request head (request line and headers) is at most `max_header_bytes`:
-  past it, 431 (414 when the request line alone is longer);
+- a request head (request line and headers) is at most `max_header_bytes`
+  and MAX_HEADER_FIELDS fields: past it, 431 (414 when the request line
+  alone is longer); it is parsed in time linear in its size, whatever its
+  shape (agent.server_request);
 - a request body is read only up to 1 KiB (Content-Length beyond that:
   413; Transfer-Encoding: 411);
 - with bearer tokens, every path answers 401 with WWW-Authenticate unless
@@ -65,7 +67,8 @@ import time
 from agent import __version__, metrics
 from agent.metrics import Family, Series
 from agent.records import record
-from agent.server_request import MAX_BODY_BYTES, MAX_HEAD_BYTES, Reject, SilentTimeout, read_request
+from agent.server_request import (MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADER_FIELDS, Reject, SilentTimeout,
+                                  read_request)
 from agent.server_routes import TEXT_PLAIN, Router, standard_routes
 from agent.server_table import Connection, ConnectionTable
 
@@ -76,7 +79,7 @@ if TYPE_CHECKING:
     from agent.server_request import Request
     from agent.server_routes import Response
 
-__all__ = ["MAX_BODY_BYTES", "MAX_HEAD_BYTES", "REJECT_REASONS", "Server", "Settings"]
+__all__ = ["MAX_BODY_BYTES", "MAX_HEAD_BYTES", "MAX_HEADER_FIELDS", "REJECT_REASONS", "Server", "Settings"]
 
 # Closing a socket with unread input makes Linux send RST, which can destroy
 # a response the client has not read yet.  So after a response we half-close
