@@ -2,8 +2,8 @@
 oversized heads, a connection flood past max_connections, pipelining (deep,
 with a bad request inside, never read), random malformed requests, heads of
 hostile shapes at the largest size allowed, and the real agent under 200
-concurrent slow or garbage connections while a scraper times its answers
-(fuzz/http_stress.py, a few seconds of it)."""
+concurrent slow or garbage connections, or 80 slow readers, while a scraper
+times its answers (fuzz/http_stress.py, a few seconds of it)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.metrics import Family
 from agent.server import Server
 from agentproc import AgentProcess
-from test_server import HEALTH, TIMEOUT, Raw, families, get, request
+from test_server import HEALTH, READS, TIMEOUT, Raw, families, get, request
 from test_service import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
@@ -35,9 +36,9 @@ ANSWERS = {200, 400, 401, 404, 405, 408, 411, 413, 414, 417, 431, 505}
 def start():
     started = []
 
-    def make(**kwargs):
+    def make(scrape=families, **kwargs):
         kwargs.setdefault("logger", logging.getLogger("test.limits"))
-        server = Server("127.0.0.1", 0, families, lambda: HEALTH, **kwargs)
+        server = Server("127.0.0.1", 0, scrape, lambda: HEALTH, **kwargs)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         started.append((server, thread))
@@ -249,6 +250,30 @@ def test_a_pipeline_never_read_is_cut_by_the_write_timeout(start):
     assert wait_for(lambda: server.connections_open() == 0, TIMEOUT)
 
 
+def test_clients_that_stop_reading_their_answer_are_evicted_for_a_newcomer(start):
+    # 10 MB answers, more than the kernel buffers, the cap at 2: both slots
+    # busy writing to clients that read nothing.  A newcomer gets its
+    # answer, not a 503.
+    big = [Family(READS, [((f"sd{i}",), i) for i in range(200000)])]
+    server = start(scrape=lambda: big, max_connections=2)
+    stalled = []
+    try:
+        for _ in range(2):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(server.address)
+            s.sendall(request("/metrics"))
+            stalled.append(s)
+        assert wait_for(lambda: server.connections_open() == 2, TIMEOUT)
+        time.sleep(1.0)  # both answers rendered, both writes blocked
+        status, took = timed_get(server)
+        assert status == 200 and took < 1.0
+        assert server.rejected()["evicted"] == 1 and server.rejected()["too_many_connections"] == 0
+    finally:
+        for s in stalled:
+            s.close()
+
+
 def test_random_malformed_requests_get_an_answer_or_a_close_never_a_500(start):
     server = start(header_timeout=1.0)
     rng = random.Random(5)
@@ -377,3 +402,20 @@ def test_a_hostile_head_costs_the_agent_no_more_than_a_benign_one_of_the_same_si
     assert len(hostile_status) == 1 and hostile_status != {b""}
     # 10 ms is the clock tick of /proc/PID/stat; the rest is the bound.
     assert hostile <= 3 * benign + 0.05 * repeats, (shape, hostile, benign)
+
+
+# --- slow readers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["plain", "token"])
+def test_slow_readers_from_many_addresses_do_not_keep_a_scraper_out(auth):
+    """Issue 12's attack: 80 connections from 80 addresses, each sending
+    30,000 pipelined requests at once and reading none of the answers,
+    reconnecting as soon as the agent closes them; a scraper on another
+    address, a new connection every 0.2 s."""
+    report = http_stress.run(seconds=12, slow=0, silent=0, garbage=0, flood=0, readers=80, spread=80,
+                             reload_every=0, fault_every=0, scrape_every=0.2, auth=auth)
+    print(report.text())
+    assert report.alive and not report.log_errors
+    assert report.scrapes.ok >= 40
+    assert report.success >= 0.99 and report.percentile(0.99) < 1.0

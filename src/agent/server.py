@@ -20,7 +20,7 @@ client from an idle one; ThreadingHTTPServer starts a thread per connection
 without a cap; and it writes a response in pieces through a buffered file.
 This server is small instead: one acceptor thread, one thread per
 connection up to a cap, the request head read into one buffer, the
-response written with one sendall.
+response written by one loop that notices a client not reading.
 
 `Settings` is one immutable value that `configure()` swaps whole (a SIGHUP
 reload): the acceptor reads it once per connection (allowlist, TLS, the
@@ -30,12 +30,21 @@ ever sees half the old and half the new values.
 Limits and controls, in the order a connection meets them:
 - a peer the allowlist does not permit is closed at accept, before a byte
   is read, with no response;
-- at most `max_connections` connections at once.  Past it, a connection
-  without a request in progress (handshaking, sending its first head, idle
-  between keep-alive requests, lingering after an error) is evicted to make
-  room (agent.server_table says which).  Only when every slot is busy with
-  a request is the newcomer answered 503 (closed without a response over
-  TLS);
+- at most `max_connections` connections at once.  Past it, one is evicted
+  to make room: first one making no progress on its client's side (a
+  write blocked, an answered pipeline, lingering after an error), then one
+  without a request in progress (handshaking, sending a head, idle between
+  keep-alive requests) of the peer address holding the most connections;
+  agent.server_table has the order.  Only when every slot is busy
+  answering a client that reads is the newcomer answered 503 (closed
+  without a response over TLS);
+- one answer in flight per connection: a connection's next (pipelined)
+  request is read only once the previous answer is written, and a write
+  waits while more than NOTSENT_BYTES of answers are unsent to the client
+  (TCP_NOTSENT_LOWAT), so a client that sends thousands of requests and
+  reads nothing gets only as many answers as its receive window holds;
+  a write that moves no byte for STALL_STEP marks the connection stalled
+  (evictable first); one not done within `write_timeout` closes it;
 - over TLS, the handshake happens in the connection's thread, never on the
   accept path, and must finish within `header_timeout`;
 - a new connection's first request head must arrive within `header_timeout`
@@ -70,7 +79,7 @@ from agent.records import record
 from agent.server_request import (MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADER_FIELDS, Reject, SilentTimeout,
                                   read_request)
 from agent.server_routes import TEXT_PLAIN, Router, standard_routes
-from agent.server_table import Connection, ConnectionTable
+from agent.server_table import STALL_STEP, Connection, ConnectionTable
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
@@ -92,13 +101,20 @@ MAX_LINGERING_REJECTS = 256
 LISTEN_BACKLOG = 1024
 # At most one warning this often while the connection cap is being hit.
 PRESSURE_WARNING_SECONDS = 60.0
+# Answers the kernel holds unsent for a connection before a write waits
+# (TCP_NOTSENT_LOWAT).  Only unsent bytes count, not those in flight, so a
+# client that reads gets its answer as fast as without it.
+NOTSENT_BYTES = 16384
+# One send() at most this much: a TLS record is 16 KiB, and a write that
+# waits is retried with the same bytes.
+WRITE_CHUNK = 262144
 
 # Every reason is exposed from the start (at 0), so a rate() never misses
 # the first refusal.
 REJECT_REASONS = (
     "not_allowed",           # peer not in the allowlist: closed at accept
     "too_many_connections",  # every slot busy with a request: 503 or closed
-    "evicted",               # a waiting connection closed to make room for a new one
+    "evicted",               # a waiting, stalled or pipelining connection closed to make room
     "tls_handshake",         # handshake failed or timed out
     "header_timeout",        # no complete request head in time (408, or closed if silent)
     "header_too_large",      # 431 or 414
@@ -409,8 +425,8 @@ class Server:
     def _warn_pressure(self, cap: int, now: float) -> None:
         if now - self._last_pressure_warning >= PRESSURE_WARNING_SECONDS:
             self._last_pressure_warning = now
-            self._log.warning("%d connections open (max_connections): closing the longest-waiting "
-                              "idle or slow ones for new ones, 503 when all are busy "
+            self._log.warning("%d connections open (max_connections): closing stalled, slow or idle ones "
+                              "for new ones, 503 when all are busy "
                               "(agent_http_rejected_total counts them)", cap)
 
     def _reject_busy(self, selector, lingering, sock: socket.socket) -> None:
@@ -520,6 +536,7 @@ class Server:
         linger = False
         try:
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_BYTES)
             # The first request head is due header_timeout after accept, or
             # after the TLS handshake, which has as long again.
             deadline = conn.accepted + settings.header_timeout
@@ -562,7 +579,7 @@ class Server:
                 if not self._respond(conn, request, keep_alive, current):
                     return
                 conn.served += 1
-                if conn.retire or not table.release(conn):
+                if conn.retire or not table.release(conn, pipelined=bool(buf)):
                     return
         except OSError as exc:
             # The client went away or stopped reading (write timeout), or
@@ -597,8 +614,33 @@ class Server:
         return keep_alive
 
     def _write(self, conn: Connection, data: bytes, settings: Settings) -> None:
-        conn.sock.settimeout(settings.write_timeout)
-        conn.sock.sendall(data)
+        """Send all of `data` within write_timeout.  A step that moves no
+        byte for STALL_STEP tells the table the connection is stalled (its
+        client is not reading), so that it can be evicted; a moving one
+        that it is not.  Raises OSError (TimeoutError past the deadline,
+        EPIPE once evicted)."""
+        sock = conn.sock
+        view = memoryview(data)
+        sent = 0
+        deadline = time.monotonic() + settings.write_timeout
+        stalled = False
+        while sent < len(view):
+            started = time.monotonic()
+            remaining = deadline - started
+            if remaining <= 0:
+                raise TimeoutError("write timed out: the client is not reading")
+            sock.settimeout(min(remaining, STALL_STEP))
+            try:
+                # The same bytes again after a timeout, as TLS requires.
+                sent += sock.send(view[sent:sent + WRITE_CHUNK])
+            except socket.timeout:
+                if not stalled:
+                    stalled = True
+                    self._table.stalled(conn, started)
+                continue
+            if stalled:
+                stalled = False
+                self._table.moving(conn)
 
     def _close_gracefully(self, sock: socket.socket) -> None:
         try:

@@ -6,12 +6,26 @@ A connection is in one of three states:
   next on a keep-alive connection);
 - "busy": a request is complete and being answered;
 - "lingering": draining what the client still sends after an error answer.
+A busy connection is *stalled* while its write has moved no byte for
+STALL_STEP (its client is not reading), and *pipelining* while it answers
+requests that had arrived before the previous answer was written.
 
-Busy connections are never evicted.  Of the others, the victim is a
-connection of the peer address holding the most connections, a lingering
-one first, then the one that has waited longest: a scraper on another host
-than the attacker keeps its slot whatever the attacker does.  Only when
-every slot is busy is a newcomer refused.
+The rule: a connection that does not read what it asked for cannot keep a
+slot from one that does.  Eviction order, first to go first (`_rank`):
+1. stalled, pipelining or lingering: the client is not waiting for us but
+   we for it, or it sent more than one request at a time.  The one in that
+   state longest first.
+2. waiting: of the peer address holding the most connections, one in the
+   middle of a head or handshake before an idle keep-alive one, then the
+   one that has waited longest.
+Busy connections answering one request to a client that reads are never
+evicted; only when every slot holds one is a newcomer refused.  So a slow
+reader's connection is evictable from its second answer on, or from the
+moment its first one stops moving, and a scraper (one request at a time,
+read at once) is evictable only while waiting, never before the attackers'
+stalled connections.  tests/test_limits.py runs 80 slow readers from 80
+addresses against a scraper; fuzz/http_stress.py --attack all adds
+slowloris and a flood (docs/SECURITY.md).
 
 Finding the victim scans the table: max_connections entries, at most once
 per accepted connection, and only at the cap.
@@ -22,6 +36,11 @@ from __future__ import annotations
 import threading
 import time
 
+# A write that moves no byte for this long makes its connection stalled
+# (the writer wakes at this interval while blocked).  Long enough that a
+# client reading at all is never stalled, short next to a scrape interval.
+STALL_STEP = 0.05
+
 WAITING = "waiting"
 BUSY = "busy"
 LINGERING = "lingering"
@@ -29,7 +48,7 @@ LINGERING = "lingering"
 
 class Connection:
     __slots__ = ("sock", "peer", "tls", "thread", "accepted", "evicted", "retire", "served", "idle",
-                 "state", "since")
+                 "state", "since", "stalled_since", "pipelining_since")
 
     def __init__(self, sock, peer, accepted: float, tls):
         self.sock = sock
@@ -48,6 +67,8 @@ class Connection:
         self.idle = True
         self.state = WAITING
         self.since = accepted  # when it entered its state
+        self.stalled_since: float | None = None
+        self.pipelining_since: float | None = None
 
 
 class ConnectionTable:
@@ -62,9 +83,6 @@ class ConnectionTable:
 
     def __len__(self) -> int:
         return len(self._connections)
-
-    def __contains__(self, conn: Connection) -> bool:
-        return conn in self._connections
 
     def snapshot(self) -> list[Connection]:
         with self.lock:
@@ -91,12 +109,11 @@ class ConnectionTable:
     def evict_locked(self) -> Connection | None:
         """Take the connection that should make room (the module's order)
         out of the table and mark it evicted; None when every one is busy."""
-        now = time.monotonic()
         per_peer = self._per_peer
         best = None
         best_key = None
         for conn in self._connections:
-            key = _rank(conn, now, per_peer)
+            key = _rank(conn, per_peer)
             if key is not None and (best_key is None or key < best_key):
                 best, best_key = conn, key
         if best is not None:
@@ -114,19 +131,42 @@ class ConnectionTable:
             conn.state = BUSY
             return True
 
-    def release(self, conn: Connection, lingering: bool = False) -> bool:
+    def release(self, conn: Connection, lingering: bool = False, pipelined: bool = False) -> bool:
         """Answered: waiting for the next request, or lingering after an
-        error.  False when it was evicted meanwhile."""
+        error; `pipelined` when the next request had arrived before this
+        answer was written.  False when it was evicted meanwhile."""
+        now = time.monotonic()
         with self.lock:
             if conn.evicted:
                 return False
             conn.state = LINGERING if lingering else WAITING
-            conn.since = time.monotonic()
+            conn.since = now
+            conn.stalled_since = None
+            if not pipelined:
+                conn.pipelining_since = None
+            elif conn.pipelining_since is None:
+                conn.pipelining_since = now
             return True
 
+    def stalled(self, conn: Connection, since: float) -> None:
+        """Its write has not moved since `since`."""
+        with self.lock:
+            conn.stalled_since = since
 
-def _rank(conn: Connection, now: float, per_peer: dict[str, int]):
+    def moving(self, conn: Connection) -> None:
+        """Its write moves again."""
+        with self.lock:
+            conn.stalled_since = None
+
+
+def _rank(conn: Connection, per_peer: dict[str, int]):
     """The eviction key (lowest goes first), or None: not evictable."""
-    if conn.state == BUSY:
-        return None
-    return (-per_peer.get(conn.peer[0], 0), conn.state != LINGERING, conn.since)
+    state = conn.state
+    if state == BUSY:
+        since = conn.stalled_since or conn.pipelining_since
+        return None if since is None else (0, 0, 0, since)
+    if state == LINGERING:
+        return (0, 0, 0, conn.since)
+    # Waiting: a head or handshake in progress before an idle keep-alive.
+    keep_alive_idle = conn.idle and conn.served > 0
+    return (1, -per_peer.get(conn.peer[0], 0), keep_alive_idle, conn.since)
