@@ -4,12 +4,17 @@ scraper checks every answer.  The numbers in docs/SECURITY.md come from a
 run of this; tests/test_limits.py runs it for a few seconds.
 
     .venv/bin/python fuzz/http_stress.py [--seconds 60] [--slow 100] [--silent 50]
-        [--garbage 50] [--flood 100] [--reload-every 2] [--fault-every 1] [--seed N]
-        [--tls] [--same-host]
+        [--garbage 50] [--flood 100] [--readers 0] [--spread 0] [--reload-every 2]
+        [--fault-every 1] [--seed N] [--tls] [--same-host] [--no-auth]
+    .venv/bin/python fuzz/http_stress.py --attack {slow-readers,slowloris,flood,all}
+        [--seconds 60] [--tls] [--no-auth]
 
-It starts the real agent on 127.0.0.1 with a bearer token required, a copy
-of a fixture /proc tree, and every HTTP limit at its default; then, for
-SECONDS, all at once:
+It starts the real agent on 127.0.0.1 with a bearer token required (none
+with --no-auth), a copy of a fixture /proc tree, and every HTTP limit at
+its default; then, for SECONDS, all at once:
+- slow readers: --readers connections, each sending --pipeline (30,000)
+  pipelined `GET /` at once and reading none of the answers, reconnecting
+  as soon as the agent closes it;
 - slowloris: --slow connections, each trickling a request head a byte at a
   time (one every 0.2 s, so never finishing within header_timeout);
 - silent: --silent connections that connect and send nothing;
@@ -21,15 +26,21 @@ SECONDS, all at once:
 - faults: every --fault-every seconds a /proc file of the tree is corrupted,
   removed or restored in turn; every --reload-every seconds a SIGHUP whose
   configuration flips a limit;
-- a scraper, from 127.0.0.1 like the attackers with --same-host, else from
-  127.0.0.2 (another host, as Prometheus is): a new connection (TLS with
-  --tls) with the right token every 0.2 s, timed, each
-  answer checked whole: 200, the Content-Length, every line a valid sample
-  or comment, the server's own families last, and for each /proc source
-  either its families (agent_source_success 1) or none (0), never part.
-Every attacker reconnects 50 ms after the agent closes it, so the pressure
-lasts.  Prints a report; exit status 1 if a scrape failed, was slower than
---max-latency, or the agent died or leaked connections.
+- a scraper, in a process of its own, from 127.0.0.1 like the attackers
+  with --same-host, else from 127.0.0.2 (another host, as Prometheus is):
+  a new connection (TLS with --tls) with the right token every 0.2 s (1 s
+  with --attack), timed, each answer checked whole: 200, the
+  Content-Length, every line a valid sample or comment, the server's own
+  families last, and for each /proc source either its families
+  (agent_source_success 1) or none (0), never part.
+The attackers connect from 127.0.0.1, or in turn from --spread addresses
+of 127.1.0.0/16.  Every attacker but the slow readers reconnects 50 ms
+after the agent closes it, so the pressure lasts.  --attack runs issue
+12's attacks (ATTACKS below) from 250 addresses, without faults or
+reloads.  Prints a report; exit status 1 if a scrape failed (with
+--attack: fewer than --min-success of them answered 200), was slower than
+--max-latency (with --attack: the 99th percentile), or the agent died or
+leaked connections.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import multiprocessing
 import os
 import pathlib
 import random
@@ -411,6 +423,15 @@ def scraper(port: int, stop: threading.Event, result: Scrapes, every: float, tls
         stop.wait(max(0.0, next_at - time.monotonic()))
 
 
+def _scraper_process(port: int, stop, sender, every: float, tls, source: str | None, token: str | None) -> None:
+    result = Scrapes()
+    try:
+        scraper(port, stop, result, every, tls, source, token)
+    finally:
+        sender.send(result)
+        sender.close()
+
+
 # --- faults -----------------------------------------------------------------------
 
 
@@ -569,17 +590,23 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             stop = threading.Event()
             attackers = Attackers(("127.0.0.1", agent.port), slow, silent, garbage, flood, rng,
                                   readers=readers, pipeline=pipeline, sources=attacker_sources(spread))
-            scrapes = Scrapes()
             done: dict = {}
             token = TOKEN if auth else None
             threads = [
                 threading.Thread(target=attackers.run, args=(stop,), daemon=True),
-                threading.Thread(target=scraper, args=(agent.port, stop, scrapes, scrape_every, context,
-                                                       scraper_source, token), daemon=True),
                 threading.Thread(target=faults, args=(tree, TREE, agent, conf, stop, fault_every, reload_every,
                                                       random.Random(seed + 1), done), daemon=True),
             ]
+            # The scraper in a process of its own: in this one, the attackers'
+            # thread would hold the interpreter and delay it, and its
+            # latencies would be partly ours.
+            fork = multiprocessing.get_context("fork")
+            scrape_stop = fork.Event()
+            receiver, sender = fork.Pipe(duplex=False)
+            scraping = fork.Process(target=_scraper_process, daemon=True, args=(
+                agent.port, scrape_stop, sender, scrape_every, context, scraper_source, token))
             start = time.monotonic()
+            scraping.start()
             for t in threads:
                 t.start()
             while time.monotonic() - start < seconds and agent.proc.poll() is None:
@@ -591,6 +618,9 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
                 for key, value in now.items():
                     peak[key] = max(peak[key], value)
             stop.set()
+            scrape_stop.set()
+            scrapes = receiver.recv() if receiver.poll(30) else Scrapes(failed=["the scraper sent no result"])
+            scraping.join(15)
             for t in threads:
                 t.join(15)
             elapsed = time.monotonic() - start
