@@ -76,8 +76,8 @@ import time
 from agent import __version__, metrics
 from agent.metrics import Family, Series
 from agent.records import record
-from agent.server_request import (MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADER_FIELDS, Reject, SilentTimeout,
-                                  read_request)
+from agent.server_request import (_HEAD_END, MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADER_FIELDS, Reject,
+                                  SilentTimeout, read_request)
 from agent.server_routes import TEXT_PLAIN, Router, standard_routes
 from agent.server_table import STALL_STEP, Connection, ConnectionTable
 
@@ -105,6 +105,11 @@ PRESSURE_WARNING_SECONDS = 60.0
 # (TCP_NOTSENT_LOWAT).  Only unsent bytes count, not those in flight, so a
 # client that reads gets its answer as fast as without it.
 NOTSENT_BYTES = 16384
+# Pipelined requests answered a second, across all connections, after a
+# burst (_PipelineTurns).  No scraper pipelines; a client that does gets
+# 1,000 answers a second.
+PIPELINED_PER_SECOND = 1000
+PIPELINED_BURST = 100
 # One send() at most this much: a TLS record is 16 KiB, and a write that
 # waits is retried with the same bytes.
 WRITE_CHUNK = 262144
@@ -266,6 +271,7 @@ class Server:
         self._last_pressure_warning = -PRESSURE_WARNING_SECONDS
         self._stats_lock = threading.Lock()
         self._rejected = dict.fromkeys(REJECT_REASONS, 0)
+        self._pipelines = _PipelineTurns()
 
     @property
     def address(self) -> tuple:
@@ -554,11 +560,16 @@ class Server:
                     return
                 deadline = time.monotonic() + settings.header_timeout
             buf = bytearray()
+            pipelined = False
             while True:
                 current = self._settings
+                if pipelined and not self._pipelines.take(conn, self._stopping):
+                    return
                 try:
                     request = read_request(conn, buf, current, deadline, self._stopping)
                 except (Reject, SilentTimeout) as refusal:
+                    if pipelined:
+                        self._pipelines.give_back()
                     if conn.evicted:
                         return
                     if isinstance(refusal, SilentTimeout):
@@ -574,12 +585,28 @@ class Server:
                     return
                 deadline = None
                 if request is None or not table.claim(conn):
+                    if pipelined:
+                        self._pipelines.give_back()
                     return
                 keep_alive = _keep_alive(request) and not conn.retire
-                if not self._respond(conn, request, keep_alive, current):
+                if pipelined:
+                    try:
+                        answer, keep_alive = self._answer(conn, request, keep_alive, current)
+                    finally:
+                        self._pipelines.give_back()
+                    self._write(conn, answer, current)
+                else:
+                    with self._pipelines.held_off():
+                        answer, keep_alive = self._answer(conn, request, keep_alive, current)
+                        self._write(conn, answer, current)
+                if not keep_alive:
+                    linger = True
                     return
                 conn.served += 1
-                if conn.retire or not table.release(conn, pipelined=bool(buf)):
+                # The next request had arrived, whole, before this answer was
+                # written.
+                pipelined = _HEAD_END.search(buf) is not None
+                if conn.retire or not table.release(conn, pipelined=pipelined):
                     return
         except OSError as exc:
             # The client went away or stopped reading (write timeout), or
@@ -594,8 +621,10 @@ class Server:
             with self._lock:
                 table.remove_locked(conn)
 
-    def _respond(self, conn: Connection, request: Request, keep_alive: bool, settings: Settings) -> bool:
-        """Answer one request; True when the connection stays open."""
+    def _answer(self, conn: Connection, request: Request, keep_alive: bool,
+                settings: Settings) -> tuple[bytes, bool]:
+        """The bytes that answer `request`, and whether the connection stays
+        open after them."""
         response: Response = self._router.dispatch(request, settings)
         if response.refusal is not None:
             self._count(response.refusal)
@@ -610,8 +639,7 @@ class Server:
         answer = _encode(response.status, response.content_type, response.body, extra)
         if request.method == "HEAD":
             answer = answer[:len(answer) - len(response.body)]
-        self._write(conn, answer, settings)
-        return keep_alive
+        return answer, keep_alive
 
     def _write(self, conn: Connection, data: bytes, settings: Settings) -> None:
         """Send all of `data` within write_timeout.  A step that moves no
@@ -658,6 +686,77 @@ class Server:
                 drained += len(data)
         except OSError:
             pass  # the peer reset or timed out: nothing left to protect
+
+
+class _PipelineTurns:
+    """Who may work on a pipelined request.  A request that arrived after
+    its connection's previous answer (a scraper's, any client's that reads)
+    is answered at once.  One that was already waiting in a pipeline is
+    parsed and answered only while no such request is being answered, one
+    at a time across connections, and at most PIPELINED_PER_SECOND a second
+    (after a burst of PIPELINED_BURST).  However many connections pipeline
+    without reading, they take a bounded share of the interpreter, which
+    the acceptor and a scraper's request need.  A turn covers the parse and
+    the making of the answer, never a write."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._direct = 0     # requests not pipelined, being answered
+        self._taken = False  # a pipelined request is being worked on
+        self._budget = float(PIPELINED_BURST)
+        self._refilled = time.monotonic()
+
+    def take(self, conn: Connection, stopping: threading.Event) -> bool:
+        """Wait for the turn; False when the connection was evicted or a
+        shutdown began meanwhile."""
+        with self._cond:
+            while self._direct or self._taken:
+                if conn.evicted or stopping.is_set():
+                    self._cond.notify()  # the wake-up was perhaps meant for another
+                    return False
+                # One waiter is woken at a time (notify, not notify_all): a
+                # herd of pipelining threads woken at every turn would hold
+                # the interpreter as much as the work they wait for.  The
+                # timeout is for eviction and shutdown, which don't notify.
+                self._cond.wait(0.2)
+            self._taken = True
+            now = time.monotonic()
+            self._budget = min(float(PIPELINED_BURST),
+                               self._budget + (now - self._refilled) * PIPELINED_PER_SECOND)
+            self._refilled = now
+            self._budget -= 1
+            pause = -self._budget / PIPELINED_PER_SECOND if self._budget < 0 else 0.0
+        if pause:
+            time.sleep(pause)  # holding the turn: the others wait too
+        return True
+
+    def give_back(self) -> None:
+        with self._cond:
+            self._taken = False
+            self._cond.notify()
+
+    def held_off(self):
+        return _HeldOff(self)
+
+
+class _HeldOff:
+    """No pipelined request starts while this is entered."""
+
+    __slots__ = ("_turns",)
+
+    def __init__(self, turns: _PipelineTurns):
+        self._turns = turns
+
+    def __enter__(self):
+        with self._turns._cond:
+            self._turns._direct += 1
+
+    def __exit__(self, *exc):
+        turns = self._turns
+        with turns._cond:
+            turns._direct -= 1
+            if not turns._direct:
+                turns._cond.notify()
 
 
 def _keep_alive(request: Request) -> bool:

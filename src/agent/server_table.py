@@ -162,9 +162,11 @@ class ConnectionTable:
 def _rank(conn: Connection, per_peer: dict[str, int]):
     """The eviction key (lowest goes first), or None: not evictable."""
     state = conn.state
+    if conn.pipelining_since is not None:
+        return (0, 0, 0, conn.pipelining_since)
     if state == BUSY:
-        since = conn.stalled_since or conn.pipelining_since
-        return None if since is None else (0, 0, 0, since)
+        stalled = conn.stalled_since
+        return None if stalled is None else (0, 0, 0, stalled)
     if state == LINGERING:
         return (0, 0, 0, conn.since)
     # Waiting: a head or handshake in progress before an idle keep-alive.
