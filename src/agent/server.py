@@ -45,6 +45,10 @@ Limits and controls, in the order a connection meets them:
   reads nothing gets only as many answers as its receive window holds;
   a write that moves no byte for STALL_STEP marks the connection stalled
   (evictable first); one not done within `write_timeout` closes it;
+- a pipelined request waits while another client's request is answered,
+  and pipelined requests are answered one at a time, at most 1,000 a
+  second (agent.server_table), so that pipelines nobody reads cannot take
+  the interpreter from a scraper;
 - over TLS, the handshake happens in the connection's thread, never on the
   accept path, and must finish within `header_timeout`;
 - a new connection's first request head must arrive within `header_timeout`
@@ -105,11 +109,6 @@ PRESSURE_WARNING_SECONDS = 60.0
 # (TCP_NOTSENT_LOWAT).  Only unsent bytes count, not those in flight, so a
 # client that reads gets its answer as fast as without it.
 NOTSENT_BYTES = 16384
-# Pipelined requests answered a second, across all connections, after a
-# burst (_PipelineTurns).  No scraper pipelines; a client that does gets
-# 1,000 answers a second.
-PIPELINED_PER_SECOND = 1000
-PIPELINED_BURST = 100
 # One send() at most this much: a TLS record is 16 KiB, and a write that
 # waits is retried with the same bytes.
 WRITE_CHUNK = 262144
@@ -271,7 +270,6 @@ class Server:
         self._last_pressure_warning = -PRESSURE_WARNING_SECONDS
         self._stats_lock = threading.Lock()
         self._rejected = dict.fromkeys(REJECT_REASONS, 0)
-        self._pipelines = _PipelineTurns()
 
     @property
     def address(self) -> tuple:
@@ -563,13 +561,13 @@ class Server:
             pipelined = False
             while True:
                 current = self._settings
-                if pipelined and not self._pipelines.take(conn, self._stopping):
+                if pipelined and not table.take_turn(conn, self._stopping):
                     return
                 try:
                     request = read_request(conn, buf, current, deadline, self._stopping)
                 except (Reject, SilentTimeout) as refusal:
                     if pipelined:
-                        self._pipelines.give_back()
+                        table.give_turn()
                     if conn.evicted:
                         return
                     if isinstance(refusal, SilentTimeout):
@@ -584,28 +582,26 @@ class Server:
                     linger = True
                     return
                 deadline = None
-                if request is None or not table.claim(conn):
+                if request is None or not table.claim(conn, pipelined):
                     if pipelined:
-                        self._pipelines.give_back()
+                        table.give_turn()
                     return
                 keep_alive = _keep_alive(request) and not conn.retire
                 if pipelined:
                     try:
                         answer, keep_alive = self._answer(conn, request, keep_alive, current)
                     finally:
-                        self._pipelines.give_back()
-                    self._write(conn, answer, current)
+                        table.give_turn()
                 else:
-                    with self._pipelines.held_off():
-                        answer, keep_alive = self._answer(conn, request, keep_alive, current)
-                        self._write(conn, answer, current)
+                    answer, keep_alive = self._answer(conn, request, keep_alive, current)
+                self._write(conn, answer, current)
                 if not keep_alive:
                     linger = True
                     return
                 conn.served += 1
                 # The next request had arrived, whole, before this answer was
                 # written.
-                pipelined = _HEAD_END.search(buf) is not None
+                pipelined = bool(buf) and _HEAD_END.search(buf) is not None
                 if conn.retire or not table.release(conn, pipelined=pipelined):
                     return
         except OSError as exc:
@@ -618,8 +614,7 @@ class Server:
             if linger and table.release(conn, lingering=True):
                 self._close_gracefully(conn.sock)
             conn.sock.close()
-            with self._lock:
-                table.remove_locked(conn)
+            table.close(conn)
 
     def _answer(self, conn: Connection, request: Request, keep_alive: bool,
                 settings: Settings) -> tuple[bytes, bool]:
@@ -629,7 +624,7 @@ class Server:
         if response.refusal is not None:
             self._count(response.refusal)
             self._log.debug("%d to %s: %s %s", response.status, conn.peer[0], request.method, request.path)
-        extra = "".join(f"{name}: {value}\r\n" for name, value in response.headers)
+        extra = response.headers
         # Decided after the work: a shutdown that began meanwhile closes.
         keep_alive = keep_alive and not self._stopping.is_set()
         if not keep_alive:
@@ -648,10 +643,21 @@ class Server:
         that it is not.  Raises OSError (TimeoutError past the deadline,
         EPIPE once evicted)."""
         sock = conn.sock
-        view = memoryview(data)
         sent = 0
-        deadline = time.monotonic() + settings.write_timeout
         stalled = False
+        if len(data) <= WRITE_CHUNK:
+            # Most answers go at once.  After a timeout the loop below sends
+            # the same bytes again, as TLS requires.
+            sock.settimeout(STALL_STEP)
+            try:
+                sent = sock.send(data)
+            except socket.timeout:
+                stalled = True
+                self._table.stalled(conn, time.monotonic() - STALL_STEP)
+            if sent == len(data):
+                return
+        view = memoryview(data)
+        deadline = time.monotonic() + settings.write_timeout
         while sent < len(view):
             started = time.monotonic()
             remaining = deadline - started
@@ -686,77 +692,6 @@ class Server:
                 drained += len(data)
         except OSError:
             pass  # the peer reset or timed out: nothing left to protect
-
-
-class _PipelineTurns:
-    """Who may work on a pipelined request.  A request that arrived after
-    its connection's previous answer (a scraper's, any client's that reads)
-    is answered at once.  One that was already waiting in a pipeline is
-    parsed and answered only while no such request is being answered, one
-    at a time across connections, and at most PIPELINED_PER_SECOND a second
-    (after a burst of PIPELINED_BURST).  However many connections pipeline
-    without reading, they take a bounded share of the interpreter, which
-    the acceptor and a scraper's request need.  A turn covers the parse and
-    the making of the answer, never a write."""
-
-    def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
-        self._direct = 0     # requests not pipelined, being answered
-        self._taken = False  # a pipelined request is being worked on
-        self._budget = float(PIPELINED_BURST)
-        self._refilled = time.monotonic()
-
-    def take(self, conn: Connection, stopping: threading.Event) -> bool:
-        """Wait for the turn; False when the connection was evicted or a
-        shutdown began meanwhile."""
-        with self._cond:
-            while self._direct or self._taken:
-                if conn.evicted or stopping.is_set():
-                    self._cond.notify()  # the wake-up was perhaps meant for another
-                    return False
-                # One waiter is woken at a time (notify, not notify_all): a
-                # herd of pipelining threads woken at every turn would hold
-                # the interpreter as much as the work they wait for.  The
-                # timeout is for eviction and shutdown, which don't notify.
-                self._cond.wait(0.2)
-            self._taken = True
-            now = time.monotonic()
-            self._budget = min(float(PIPELINED_BURST),
-                               self._budget + (now - self._refilled) * PIPELINED_PER_SECOND)
-            self._refilled = now
-            self._budget -= 1
-            pause = -self._budget / PIPELINED_PER_SECOND if self._budget < 0 else 0.0
-        if pause:
-            time.sleep(pause)  # holding the turn: the others wait too
-        return True
-
-    def give_back(self) -> None:
-        with self._cond:
-            self._taken = False
-            self._cond.notify()
-
-    def held_off(self):
-        return _HeldOff(self)
-
-
-class _HeldOff:
-    """No pipelined request starts while this is entered."""
-
-    __slots__ = ("_turns",)
-
-    def __init__(self, turns: _PipelineTurns):
-        self._turns = turns
-
-    def __enter__(self):
-        with self._turns._cond:
-            self._turns._direct += 1
-
-    def __exit__(self, *exc):
-        turns = self._turns
-        with turns._cond:
-            turns._direct -= 1
-            if not turns._direct:
-                turns._cond.notify()
 
 
 def _keep_alive(request: Request) -> bool:

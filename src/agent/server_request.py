@@ -3,13 +3,14 @@ a deadline and a size bound, parsed into a `Request`; then the body.
 
 Every step is linear in the bytes received, whatever their shape: the end
 of the head is searched for only in what a read added (not the whole buffer
-again), header lines are cut at their colon and stripped with bytes
-methods (a regular expression with two white-space runs around a lazy
-group backtracks quadratically on `x<spaces and tabs>y`), repeated fields
-are collected and joined once, and a head holds at most
-MAX_HEADER_FIELDS fields, so that a head of many tiny lines costs no more
-than a benign head of the same size.  tests/test_limits.py bounds the
-agent's CPU time for each hostile shape at the largest head allowed.
+again), control bytes in one scan of the whole head, header lines are cut
+at their colon and stripped with str methods (a regular expression with
+two white-space runs around a lazy group backtracked quadratically on
+`x<spaces and tabs>y`), repeated fields are collected and joined once, and
+a head holds at most MAX_HEADER_FIELDS fields, so that a head of many tiny
+lines costs no more than a benign head of the same size.
+tests/test_limits.py bounds the agent's CPU time for each hostile shape at
+the largest head allowed.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ _STATUS_REJECT_REASON = {408: "header_timeout", 414: "header_too_large", 431: "h
                          413: "body_too_large"}
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN.pattern + rb") ([!-~]+) HTTP/([0-9])\.([0-9])\Z")
-# Header values may hold obs-text (0x80-0xff) but no control byte except HT.
-_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REQUEST_LINE = re.compile(r"(" + _TOKEN.pattern + r") ([!-~]+) HTTP/([0-9])\.([0-9])\r?\Z")
+# The bytes a head may hold: obs-text (0x80-0xff) in values, but no control
+# byte except HT, CR and LF (and CR only before LF: parse_head counts them).
+# bytes.translate deletes them in one table-driven pass; what is left is bad.
+_HEAD_BYTES = bytes(b for b in range(256) if b in (9, 10, 13) or 32 <= b != 127)
 
 
 @record
@@ -94,7 +97,7 @@ def _read_head(sock, buf: bytearray, settings, deadline: float | None, conn, sto
             # RFC 9112 2.2: ignore empty lines before a request line.
             del buf[:len(buf) - len(buf.lstrip(b"\r\n"))]
             searched = 0
-        match = _HEAD_END.search(buf, max(0, searched - 3), limit + 4)
+        match = _HEAD_END.search(buf, searched - 3 if searched > 3 else 0, limit + 4)
         if match is not None:
             head = bytes(buf[:match.start()])
             del buf[:match.end()]
@@ -144,32 +147,30 @@ def _head_timeout(buf: bytearray, fresh: bool) -> None:
     return None
 
 
-def parse_head(head: bytes) -> tuple[str, bytes, int, dict[str, str]]:
+def parse_head(head: bytes) -> tuple[str, str, int, dict[str, str]]:
     """(method, target, minor version, headers) of a head without its final
     empty line.  Raises Reject."""
     if head.count(b"\n") > MAX_HEADER_FIELDS:
         raise Reject(431, f"more than {MAX_HEADER_FIELDS} header fields")
-    lines = head.split(b"\n")
-    match = _REQUEST_LINE.match(lines[0].removesuffix(b"\r"))
+    if head.translate(None, _HEAD_BYTES) or head.count(b"\r") != head.count(b"\r\n"):
+        raise Reject(400, "control character in the request head")
+    lines = head.decode("latin-1").split("\n")
+    match = _REQUEST_LINE.match(lines[0])
     if match is None:
         raise Reject(400, "malformed request line")
     method, target, major, minor = match.groups()
-    if major != b"1":
+    if major != "1":
         raise Reject(505, "only HTTP/1.x is served")
     headers: dict[str, str] = {}
     repeated: dict[str, list[str]] = {}
-    for raw in lines[1:]:
-        line = raw.removesuffix(b"\r")
-        colon = line.find(b":")
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
         # No name, or white space in or before it: obs-fold (a line starting
         # with white space) and `Name :` are both refused by RFC 9112.
-        if colon <= 0 or _TOKEN.fullmatch(line, 0, colon) is None:
+        if not colon or _TOKEN.fullmatch(name) is None:
             raise Reject(400, "malformed header line")
-        value_bytes = line[colon + 1:].strip(b" \t")
-        if _BAD_VALUE_BYTE.search(value_bytes):
-            raise Reject(400, "control character in a header value")
-        name = line[:colon].decode("ascii").lower()
-        value = value_bytes.decode("latin-1")
+        name = name.lower()
+        value = value.strip(" \t\r")  # a CR is only ever the line's last byte
         if name in headers:
             if name == "host" or (name == "content-length" and headers[name] != value):
                 raise Reject(400, f"conflicting {name} headers")
@@ -179,20 +180,22 @@ def parse_head(head: bytes) -> tuple[str, bytes, int, dict[str, str]]:
             headers[name] = value
     for name, values in repeated.items():
         headers[name] = ", ".join(values)
-    if minor != b"0" and "host" not in headers:
+    if minor != "0" and "host" not in headers:
         raise Reject(400, "HTTP/1.1 request without Host")
-    return method.decode("ascii"), target, int(minor), headers
+    return method, target, int(minor), headers
 
 
-def split_target(target: bytes) -> tuple[str, str]:
+def split_target(target: str) -> tuple[str, str]:
     """(path, query) of a request target; absolute-form (RFC 9112 3.2.2)
     keeps its path."""
-    text = target.decode("ascii")
-    lowered = text[:8].lower()
-    if lowered.startswith("http://") or lowered.startswith("https://"):
-        slash = text.find("/", text.find("//") + 2)
-        text = text[slash:] if slash >= 0 else "/"
-    path, _, query = text.partition("#")[0].partition("?")
+    if target[:1] != "/":
+        lowered = target[:8].lower()
+        if lowered.startswith("http://") or lowered.startswith("https://"):
+            slash = target.find("/", target.find("//") + 2)
+            target = target[slash:] if slash >= 0 else "/"
+    if "#" in target:
+        target = target.partition("#")[0]
+    path, _, query = target.partition("?")
     return path, query
 
 

@@ -57,7 +57,9 @@ class Response:
     status: int
     content_type: str
     body: bytes
-    headers: tuple = ()  # (name, value) pairs besides Date, Server, Content-Type and -Length, Connection
+    # Header lines besides Date, Server, Content-Type and -Length and
+    # Connection, each ending in CRLF, as they go on the wire.
+    headers: str = ""
     refusal: str | None = None  # the agent_http_rejected_total reason this answer counts as
 
 
@@ -69,8 +71,10 @@ class Route:
 
 
 _UNAUTHORIZED = Response(401, TEXT_PLAIN, b"401 Unauthorized: a valid bearer token is required\n",
-                         (("WWW-Authenticate", WWW_AUTHENTICATE),), "unauthorized")
+                         f"WWW-Authenticate: {WWW_AUTHENTICATE}\r\n", "unauthorized")
 _NOT_FOUND = Response(404, TEXT_PLAIN, b"404 Not Found\n")
+_VARY = "Vary: Accept, Accept-Encoding\r\n"
+_GZIP_VARY = "Content-Encoding: gzip\r\n" + _VARY
 
 
 class Router:
@@ -86,7 +90,7 @@ class Router:
         if route is None:
             return _NOT_FOUND
         if request.method not in route.methods:
-            return Response(405, TEXT_PLAIN, b"405 Method Not Allowed\n", (("Allow", ", ".join(route.methods)),),
+            return Response(405, TEXT_PLAIN, b"405 Method Not Allowed\n", f"Allow: {', '.join(route.methods)}\r\n",
                             "method_not_allowed")
         return route.handler(request)
 
@@ -104,9 +108,7 @@ def standard_routes(scrape: Callable[[], list], health: Callable[[], dict],
         except Exception as exc:  # noqa: BLE001 -- answer 500, log the traceback
             log.exception("scrape failed: %s", exc)
             return Response(500, TEXT_PLAIN, b"500 Internal Server Error: scrape failed, see the agent's log\n")
-        vary = ("Vary", "Accept, Accept-Encoding")
-        headers = (("Content-Encoding", "gzip"), vary) if gzip else (vary,)
-        return Response(200, content_type, body, headers)
+        return Response(200, content_type, body, _GZIP_VARY if gzip else _VARY)
 
     def health_page(request: Request) -> Response:
         try:

@@ -27,6 +27,16 @@ stalled connections.  tests/test_limits.py runs 80 slow readers from 80
 addresses against a scraper; fuzz/http_stress.py --attack all adds
 slowloris and a flood (docs/SECURITY.md).
 
+Pipelines also wait their turn (`take_turn`): a request that arrived
+after its connection's previous answer (a scraper's, any client's that
+reads) is answered at once; one that was already waiting in a pipeline is
+parsed and answered only while no such request is being answered, one at
+a time across connections, at most PIPELINED_PER_SECOND a second after a
+burst of PIPELINED_BURST.  However many connections pipeline without
+reading, they take a bounded share of the interpreter, which the acceptor
+and a scraper's request need.  A turn covers the parse and the making of
+the answer, never a write.
+
 Finding the victim scans the table: max_connections entries, at most once
 per accepted connection, and only at the cap.
 """
@@ -36,6 +46,11 @@ from __future__ import annotations
 import threading
 import time
 
+# Pipelined requests answered a second, across all connections, after a
+# burst (ConnectionTable.take_turn).  No scraper pipelines; a client that
+# does gets 1,000 answers a second.
+PIPELINED_PER_SECOND = 1000
+PIPELINED_BURST = 100
 # A write that moves no byte for this long makes its connection stalled
 # (the writer wakes at this interval while blocked).  Long enough that a
 # client reading at all is never stalled, short next to a scrape interval.
@@ -48,7 +63,7 @@ LINGERING = "lingering"
 
 class Connection:
     __slots__ = ("sock", "peer", "tls", "thread", "accepted", "evicted", "retire", "served", "idle",
-                 "state", "since", "stalled_since", "pipelining_since")
+                 "state", "since", "stalled_since", "pipelining_since", "direct")
 
     def __init__(self, sock, peer, accepted: float, tls):
         self.sock = sock
@@ -69,6 +84,7 @@ class Connection:
         self.since = accepted  # when it entered its state
         self.stalled_since: float | None = None
         self.pipelining_since: float | None = None
+        self.direct = False  # answering a request that holds pipelined ones off
 
 
 class ConnectionTable:
@@ -80,6 +96,15 @@ class ConnectionTable:
         self.lock = threading.Lock()
         self._connections: set[Connection] = set()
         self._per_peer: dict[str, int] = {}
+        # The pipeline turn (take_turn): requests answered that are not
+        # pipelined, whether a pipelined one is being worked on, and the
+        # budget of pipelined ones.
+        self._turn = threading.Condition(self.lock)
+        self._direct = 0
+        self._turn_taken = False
+        self._turn_waiters = 0  # so that a scraper's release notifies only when someone waits
+        self._budget = float(PIPELINED_BURST)
+        self._refilled = time.monotonic()
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -123,12 +148,17 @@ class ConnectionTable:
 
     # --- state changes, from the connection's own thread ---------------------
 
-    def claim(self, conn: Connection) -> bool:
-        """A request is complete: busy.  False when it was evicted meanwhile."""
+    def claim(self, conn: Connection, pipelined: bool = False) -> bool:
+        """A request is complete: busy.  False when it was evicted
+        meanwhile.  A request that is not `pipelined` holds pipelined ones
+        off until its connection is released."""
         with self.lock:
             if conn.evicted:
                 return False
             conn.state = BUSY
+            if not pipelined:
+                conn.direct = True
+                self._direct += 1
             return True
 
     def release(self, conn: Connection, lingering: bool = False, pipelined: bool = False) -> bool:
@@ -137,6 +167,7 @@ class ConnectionTable:
         answer was written.  False when it was evicted meanwhile."""
         now = time.monotonic()
         with self.lock:
+            self._undirect_locked(conn)
             if conn.evicted:
                 return False
             conn.state = LINGERING if lingering else WAITING
@@ -147,6 +178,51 @@ class ConnectionTable:
             elif conn.pipelining_since is None:
                 conn.pipelining_since = now
             return True
+
+    def close(self, conn: Connection) -> None:
+        """Its thread is done with it."""
+        with self.lock:
+            self._undirect_locked(conn)
+            self.remove_locked(conn)
+
+    def _undirect_locked(self, conn: Connection) -> None:
+        if conn.direct:
+            conn.direct = False
+            self._direct -= 1
+            if not self._direct and self._turn_waiters:
+                self._turn.notify()
+
+    def take_turn(self, conn: Connection, stopping: threading.Event) -> bool:
+        """Wait until this connection may work on its next (pipelined)
+        request; False when it was evicted or a shutdown began meanwhile."""
+        with self.lock:
+            while self._direct or self._turn_taken:
+                if conn.evicted or stopping.is_set():
+                    self._turn.notify()  # the wake-up was perhaps meant for another
+                    return False
+                # One waiter is woken at a time (notify, not notify_all): a
+                # herd of pipelining threads woken at every turn would hold
+                # the interpreter as much as the work they wait for.  The
+                # timeout is for eviction and shutdown, which don't notify.
+                self._turn_waiters += 1
+                try:
+                    self._turn.wait(0.2)
+                finally:
+                    self._turn_waiters -= 1
+            self._turn_taken = True
+            now = time.monotonic()
+            self._budget = min(float(PIPELINED_BURST), self._budget + (now - self._refilled) * PIPELINED_PER_SECOND)
+            self._refilled = now
+            self._budget -= 1
+            pause = -self._budget / PIPELINED_PER_SECOND if self._budget < 0 else 0.0
+        if pause:
+            time.sleep(pause)  # holding the turn: the others wait too
+        return True
+
+    def give_turn(self) -> None:
+        with self.lock:
+            self._turn_taken = False
+            self._turn.notify()
 
     def stalled(self, conn: Connection, since: float) -> None:
         """Its write has not moved since `since`."""
