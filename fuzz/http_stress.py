@@ -324,6 +324,39 @@ class Attackers:
             self.selector.close()
 
 
+def tls_reader(address, source: str | None, context, burst: bytes, stop: threading.Event, counts: Counts) -> None:
+    """A slow reader over TLS: handshakes, sends `burst`, reads nothing,
+    and reconnects as soon as the agent closes the connection."""
+    while not stop.is_set():
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.settimeout(5.0)
+        try:
+            if source is not None:
+                raw.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                raw.bind((source, 0))
+            raw.connect(address)
+            sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        except OSError:
+            raw.close()
+            stop.wait(RECONNECT_DELAY)
+            continue
+        counts.connections += 1
+        counts.bad_inputs += 1
+        with sock:
+            sock.settimeout(1.0)
+            try:
+                sock.sendall(burst)
+                counts.bytes_sent += len(burst)
+            except OSError:
+                pass  # the buffers are full (the agent is not reading), or it closed
+            hangup = select.poll()
+            hangup.register(sock.fileno(), select.POLLRDHUP)
+            while not stop.is_set():
+                if hangup.poll(100):
+                    counts.closed_by_agent += 1
+                    break
+
+
 # --- the scraper ----------------------------------------------------------------
 
 
@@ -554,9 +587,9 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
         tls: bool = False, scraper_source: str | None = "127.0.0.2", extra_args: tuple = (),
         readers: int = 0, pipeline: int = READER_PIPELINE, spread: int = 0, auth: bool = True) -> Report:
     """With `tls`, the agent serves HTTPS (a self-signed certificate made with
-    the openssl command) and the scraper speaks TLS; the attackers do not,
-    so to the agent they are stalled or failed handshakes (slow readers
-    then stall in the handshake).  The attackers connect from 127.0.0.1, or
+    the openssl command) and the scraper and the slow readers speak TLS;
+    the other attackers do not, so to the agent they are stalled or failed
+    handshakes.  The attackers connect from 127.0.0.1, or
     from `spread` addresses of 127.1.0.0/16, and the scraper from
     `scraper_source` (another host, as Prometheus is; None: the attackers'
     own address).  Without `auth` the agent requires no token."""
@@ -588,12 +621,18 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             before = status_of(pid)
             peak = dict(before)
             stop = threading.Event()
+            sources = attacker_sources(spread)
+            # Over TLS, the slow readers speak it (a thread each, blocking
+            # sockets); the other attackers don't.
             attackers = Attackers(("127.0.0.1", agent.port), slow, silent, garbage, flood, rng,
-                                  readers=readers, pipeline=pipeline, sources=attacker_sources(spread))
+                                  readers=0 if tls else readers, pipeline=pipeline, sources=sources)
             done: dict = {}
             token = TOKEN if auth else None
             threads = [
                 threading.Thread(target=attackers.run, args=(stop,), daemon=True),
+                *(threading.Thread(target=tls_reader, daemon=True, args=(
+                    ("127.0.0.1", agent.port), (sources or [None])[i % len(sources or [None])], context,
+                    attackers.burst, stop, attackers.counts)) for i in range(readers if tls else 0)),
                 threading.Thread(target=faults, args=(tree, TREE, agent, conf, stop, fault_every, reload_every,
                                                       random.Random(seed + 1), done), daemon=True),
             ]
