@@ -52,8 +52,10 @@ import time
 PIPELINED_PER_SECOND = 1000
 PIPELINED_BURST = 100
 # A write that moves no byte for this long makes its connection stalled
-# (the writer wakes at this interval while blocked).  Long enough that a
-# client reading at all is never stalled, short next to a scrape interval.
+# (the writer wakes at this interval while blocked): many LAN round trips,
+# so a scraper that reads is not stalled, and short next to a scrape.  A
+# scraper across a slower link may be, between windows; that only matters
+# while every slot is taken.
 STALL_STEP = 0.05
 
 WAITING = "waiting"
