@@ -80,8 +80,8 @@ import time
 from agent import __version__, metrics
 from agent.metrics import Family, Series
 from agent.records import record
-from agent.server_request import (_HEAD_END, MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADER_FIELDS, Reject,
-                                  SilentTimeout, read_request)
+from agent.server_request import (MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADER_FIELDS, Reject, SilentTimeout,
+                                  holds_a_head, read_request)
 from agent.server_routes import TEXT_PLAIN, Router, standard_routes
 from agent.server_table import STALL_STEP, Connection, ConnectionTable
 
@@ -600,8 +600,9 @@ class Server:
                     return
                 conn.served += 1
                 # The next request had arrived, whole, before this answer was
-                # written.
-                pipelined = bool(buf) and _HEAD_END.search(buf) is not None
+                # written.  Its turn covers its parse, and the read of its
+                # body if that has not all arrived: only pipelines wait then.
+                pipelined = holds_a_head(buf)
                 if conn.retire or not table.release(conn, pipelined=pipelined):
                     return
         except OSError as exc:

@@ -88,6 +88,11 @@ def read_request(conn, buf: bytearray, settings, deadline: float | None,
     return Request(method, path, query, minor, headers, body)
 
 
+def holds_a_head(buf: bytearray) -> bool:
+    """Whether `buf` holds a whole request head (a pipelined request)."""
+    return bool(buf) and _HEAD_END.search(buf) is not None
+
+
 def _read_head(sock, buf: bytearray, settings, deadline: float | None, conn, stopping) -> bytes | None:
     limit = settings.max_header_bytes
     fresh = deadline is not None
