@@ -577,6 +577,7 @@ class Server:
                     self._log.debug("%d to %s: %s", refusal.status, conn.peer[0], refusal.detail)
                     if not table.claim(conn):
                         return
+                    table.answered(conn)
                     body = f"{refusal.status} {_REASONS[refusal.status]}: {refusal.detail}\n".encode("utf-8")
                     self._write(conn, _encode(refusal.status, TEXT_PLAIN, body, "Connection: close\r\n"), current)
                     linger = True
@@ -593,7 +594,10 @@ class Server:
                     finally:
                         table.give_turn()
                 else:
-                    answer, keep_alive = self._answer(conn, request, keep_alive, current)
+                    try:
+                        answer, keep_alive = self._answer(conn, request, keep_alive, current)
+                    finally:
+                        table.answered(conn)
                 self._write(conn, answer, current)
                 if not keep_alive:
                     linger = True

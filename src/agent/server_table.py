@@ -153,7 +153,8 @@ class ConnectionTable:
     def claim(self, conn: Connection, pipelined: bool = False) -> bool:
         """A request is complete: busy.  False when it was evicted
         meanwhile.  A request that is not `pipelined` holds pipelined ones
-        off until its connection is released."""
+        off until its answer is made (`answered`), not while it is written:
+        a client that does not read it must not stop them."""
         with self.lock:
             if conn.evicted:
                 return False
@@ -180,6 +181,12 @@ class ConnectionTable:
             elif conn.pipelining_since is None:
                 conn.pipelining_since = now
             return True
+
+    def answered(self, conn: Connection) -> None:
+        """Its answer is made; what is left is writing it."""
+        if conn.direct:
+            with self.lock:
+                self._undirect_locked(conn)
 
     def close(self, conn: Connection) -> None:
         """Its thread is done with it."""
