@@ -20,8 +20,8 @@ its default; then, for SECONDS, all at once:
 - silent: --silent connections that connect and send nothing;
 - garbage: --garbage connections, each sending one hostile request (random
   bytes, mutations of a valid request, oversized heads, bodies, bad tokens,
-  pipelines with a bad request inside, a TLS ClientHello, HTTP/2...) and
-  reading what comes back;
+  pipelines with a bad request inside, a TLS ClientHello, HTTP/2...),
+  half-closing, and reading what comes back;
 - flood: --flood connections a second opened and closed at once;
 - faults: every --fault-every seconds a /proc file of the tree is corrupted,
   removed or restored in turn; every --reload-every seconds a SIGHUP whose
@@ -264,6 +264,14 @@ class Attackers:
         if not chunk:
             slot.sent_all = True
             slot.next_at = float("inf")
+            if slot.kind == "garbage":
+                # Done: the agent answers and closes, and the slot comes back
+                # with another input, instead of idling as a keep-alive
+                # connection, which the agent evicts last.
+                try:
+                    slot.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
             return
         try:
             n = slot.sock.send(chunk)
