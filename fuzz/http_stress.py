@@ -4,32 +4,43 @@ scraper checks every answer.  The numbers in docs/SECURITY.md come from a
 run of this; tests/test_limits.py runs it for a few seconds.
 
     .venv/bin/python fuzz/http_stress.py [--seconds 60] [--slow 100] [--silent 50]
-        [--garbage 50] [--flood 100] [--reload-every 2] [--fault-every 1] [--seed N]
-        [--tls] [--same-host]
+        [--garbage 50] [--flood 100] [--readers 0] [--spread 0] [--reload-every 2]
+        [--fault-every 1] [--seed N] [--tls] [--same-host] [--no-auth]
+    .venv/bin/python fuzz/http_stress.py --attack {slow-readers,slowloris,flood,all}
+        [--seconds 60] [--tls] [--no-auth]
 
-It starts the real agent on 127.0.0.1 with a bearer token required, a copy
-of a fixture /proc tree, and every HTTP limit at its default; then, for
-SECONDS, all at once:
+It starts the real agent on 127.0.0.1 with a bearer token required (none
+with --no-auth), a copy of a fixture /proc tree, and every HTTP limit at
+its default; then, for SECONDS, all at once:
+- slow readers: --readers connections, each sending --pipeline (30,000)
+  pipelined `GET /` at once and reading none of the answers, reconnecting
+  as soon as the agent closes it;
 - slowloris: --slow connections, each trickling a request head a byte at a
   time (one every 0.2 s, so never finishing within header_timeout);
 - silent: --silent connections that connect and send nothing;
 - garbage: --garbage connections, each sending one hostile request (random
   bytes, mutations of a valid request, oversized heads, bodies, bad tokens,
-  pipelines with a bad request inside, a TLS ClientHello, HTTP/2...) and
-  reading what comes back;
+  pipelines with a bad request inside, a TLS ClientHello, HTTP/2...),
+  half-closing, and reading what comes back;
 - flood: --flood connections a second opened and closed at once;
 - faults: every --fault-every seconds a /proc file of the tree is corrupted,
   removed or restored in turn; every --reload-every seconds a SIGHUP whose
   configuration flips a limit;
-- a scraper, from 127.0.0.1 like the attackers with --same-host, else from
-  127.0.0.2 (another host, as Prometheus is): a new connection (TLS with
-  --tls) with the right token every 0.2 s, timed, each
-  answer checked whole: 200, the Content-Length, every line a valid sample
-  or comment, the server's own families last, and for each /proc source
-  either its families (agent_source_success 1) or none (0), never part.
-Every attacker reconnects 50 ms after the agent closes it, so the pressure
-lasts.  Prints a report; exit status 1 if a scrape failed, was slower than
---max-latency, or the agent died or leaked connections.
+- a scraper, in a process of its own, from 127.0.0.1 like the attackers
+  with --same-host, else from 127.0.0.2 (another host, as Prometheus is):
+  a new connection (TLS with --tls) with the right token every 0.2 s (1 s
+  with --attack), timed, each answer checked whole: 200, the
+  Content-Length, every line a valid sample or comment, the server's own
+  families last, and for each /proc source either its families
+  (agent_source_success 1) or none (0), never part.
+The attackers connect from 127.0.0.1, or in turn from --spread addresses
+of 127.1.0.0/16.  Every attacker but the slow readers reconnects 50 ms
+after the agent closes it, so the pressure lasts.  --attack runs issue
+12's attacks (ATTACKS below) from 250 addresses, without faults or
+reloads.  Prints a report; exit status 1 if a scrape failed (with
+--attack: fewer than --min-success of them answered 200), was slower than
+--max-latency (with --attack: the 99th percentile), or the agent died or
+leaked connections.
 """
 
 from __future__ import annotations
@@ -37,10 +48,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import multiprocessing
 import os
 import pathlib
 import random
 import re
+import select
 import selectors
 import shutil
 import signal
@@ -78,6 +91,10 @@ STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 RECONNECT_DELAY = 0.05
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux 4.2
 TRICKLE_EVERY = 0.2
+# A slow reader's burst: 30,000 pipelined requests (810 kB), 8 MB of 401s or
+# 20 MB of landing pages, more than the kernel buffers between it and the
+# agent hold.
+READER_PIPELINE = 30000
 
 
 # --- hostile requests ---------------------------------------------------------
@@ -157,10 +174,11 @@ class Counts:
 
 
 class _Slot:
-    __slots__ = ("kind", "sock", "pending", "next_at", "sent_all")
+    __slots__ = ("kind", "sock", "pending", "next_at", "sent_all", "source")
 
-    def __init__(self, kind):
+    def __init__(self, kind, source=None):
         self.kind = kind
+        self.source = source  # the local address it connects from; None: any
         self.sock = None
         self.pending = b""
         self.next_at = 0.0
@@ -171,18 +189,35 @@ class Attackers:
     """Every attacking connection, driven from one thread by a selector."""
 
     def __init__(self, address, slow: int, silent: int, garbage: int, flood_per_second: int,
-                 rng: random.Random):
+                 rng: random.Random, readers: int = 0, pipeline: int = READER_PIPELINE, sources=None):
+        """`readers` slow readers, each sending `pipeline` requests at once
+        and reading none of the answers; `sources` the local addresses the
+        attackers connect from, in turn (None: 127.0.0.1)."""
         self.address = address
         self.rng = rng
-        self.slots = [_Slot("slow") for _ in range(slow)] + [_Slot("silent") for _ in range(silent)] + \
-            [_Slot("garbage") for _ in range(garbage)]
+        kinds = ["reader"] * readers + ["slow"] * slow + ["silent"] * silent + ["garbage"] * garbage
+        self.sources = sources or [None]
+        self.slots = [_Slot(kind, self.sources[i % len(self.sources)]) for i, kind in enumerate(kinds)]
         self.flood = flood_per_second
+        self.flood_count = 0
+        self.burst = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * pipeline
         self.counts = Counts()
         self.selector = selectors.DefaultSelector()
+        # Slow readers are watched for the agent's close only (POLLRDHUP):
+        # their answers are never read, so they are never readable-clean.
+        self.hangups = select.poll()
+        self.by_fd: dict[int, _Slot] = {}
 
-    def _open(self, slot: _Slot, now: float) -> None:
+    def _socket(self, source) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
+        if source is not None:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((source, 0))
+        return sock
+
+    def _open(self, slot: _Slot, now: float) -> None:
+        sock = self._socket(slot.source)
         err = sock.connect_ex(self.address)
         if err not in (0, errno.EINPROGRESS):
             sock.close()
@@ -191,6 +226,13 @@ class Attackers:
         slot.sock = sock
         slot.sent_all = False
         self.counts.connections += 1
+        if slot.kind == "reader":
+            slot.pending = self.burst
+            self.counts.bad_inputs += 1
+            slot.next_at = now
+            self.by_fd[sock.fileno()] = slot
+            self.hangups.register(sock, select.POLLRDHUP)
+            return
         if slot.kind == "slow":
             slot.pending = b"GET /metrics HTTP/1.1\r\nHost: a\r\n" + b"X-Slow: " + b"z" * 10000
             self.counts.bad_inputs += 1
@@ -205,21 +247,36 @@ class Attackers:
 
     def _close(self, slot: _Slot, now: float, by_agent: bool) -> None:
         if slot.sock is not None:
-            self.selector.unregister(slot.sock)
+            if slot.kind == "reader":
+                self.hangups.unregister(slot.sock)
+                del self.by_fd[slot.sock.fileno()]
+            else:
+                self.selector.unregister(slot.sock)
             slot.sock.close()
             slot.sock = None
             if by_agent:
                 self.counts.closed_by_agent += 1
-        slot.next_at = now + RECONNECT_DELAY
+        # A slow reader comes back at once, as the issue's attacker did.
+        slot.next_at = now if slot.kind == "reader" else now + RECONNECT_DELAY
 
     def _send(self, slot: _Slot, now: float) -> None:
         if slot.kind == "slow":
             chunk, delay = slot.pending[:1], TRICKLE_EVERY
+        elif slot.kind == "reader":
+            chunk, delay = slot.pending[:262144], 0.0
         else:
             chunk, delay = slot.pending[:65536], 0.0
         if not chunk:
             slot.sent_all = True
             slot.next_at = float("inf")
+            if slot.kind == "garbage":
+                # Done: the agent answers and closes, and the slot comes back
+                # with another input, instead of idling as a keep-alive
+                # connection, which the agent evicts last.
+                try:
+                    slot.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
             return
         try:
             n = slot.sock.send(chunk)
@@ -253,9 +310,11 @@ class Attackers:
         try:
             while not stop.is_set():
                 now = time.monotonic()
-                for key, _ in self.selector.select(0.02):
+                for key, _ in self.selector.select(0.02 if not self.by_fd else 0.005):
                     self._read(key.data, now)
                 now = time.monotonic()
+                for fd, _ in self.hangups.poll(0):
+                    self._close(self.by_fd[fd], now, by_agent=True)
                 for slot in self.slots:
                     if slot.sock is None:
                         if now >= slot.next_at:
@@ -266,8 +325,8 @@ class Attackers:
                 last = now
                 while flood_credit >= 1:
                     flood_credit -= 1
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    sock.setblocking(False)
+                    self.flood_count += 1
+                    sock = self._socket(self.sources[self.flood_count % len(self.sources)])
                     sock.connect_ex(self.address)
                     sock.close()
                     self.counts.connections += 1
@@ -276,6 +335,39 @@ class Attackers:
             for slot in self.slots:
                 self._close(slot, time.monotonic(), by_agent=False)
             self.selector.close()
+
+
+def tls_reader(address, source: str | None, context, burst: bytes, stop: threading.Event, counts: Counts) -> None:
+    """A slow reader over TLS: handshakes, sends `burst`, reads nothing,
+    and reconnects as soon as the agent closes the connection."""
+    while not stop.is_set():
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.settimeout(5.0)
+        try:
+            if source is not None:
+                raw.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                raw.bind((source, 0))
+            raw.connect(address)
+            sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        except OSError:
+            raw.close()
+            stop.wait(RECONNECT_DELAY)
+            continue
+        counts.connections += 1
+        counts.bad_inputs += 1
+        with sock:
+            sock.settimeout(1.0)
+            try:
+                sock.sendall(burst)
+                counts.bytes_sent += len(burst)
+            except OSError:
+                pass  # the buffers are full (the agent is not reading), or it closed
+            hangup = select.poll()
+            hangup.register(sock.fileno(), select.POLLRDHUP)
+            while not stop.is_set():
+                if hangup.poll(100):
+                    counts.closed_by_agent += 1
+                    break
 
 
 # --- the scraper ----------------------------------------------------------------
@@ -358,12 +450,12 @@ def check_scrape(data: bytes) -> tuple[str | None, int, bytes]:
 
 
 def scraper(port: int, stop: threading.Event, result: Scrapes, every: float, tls=None,
-            source: str | None = None) -> None:
+            source: str | None = None, token: str | None = TOKEN) -> None:
     next_at = time.monotonic()
     while not stop.is_set():
         start = time.monotonic()
         try:
-            problem, failing, body = check_scrape(fetch(port, tls=tls, source=source))
+            problem, failing, body = check_scrape(fetch(port, tls=tls, source=source, token=token))
         except OSError as exc:
             problem, failing, body = f"{type(exc).__name__}: {exc}", 0, b""
         result.latencies.append(time.monotonic() - start)
@@ -375,6 +467,15 @@ def scraper(port: int, stop: threading.Event, result: Scrapes, every: float, tls
             result.failed.append(problem)
         next_at += every
         stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+def _scraper_process(port: int, stop, sender, every: float, tls, source: str | None, token: str | None) -> None:
+    result = Scrapes()
+    try:
+        scraper(port, stop, result, every, tls, source, token)
+    finally:
+        sender.send(result)
+        sender.close()
 
 
 # --- faults -----------------------------------------------------------------------
@@ -450,6 +551,12 @@ class Report:
     def max_latency(self) -> float:
         return max(self.scrapes.latencies, default=float("inf"))
 
+    @property
+    def success(self) -> float:
+        """The share of scrapes answered 200, complete."""
+        total = self.scrapes.ok + len(self.scrapes.failed)
+        return self.scrapes.ok / total if total else 0.0
+
     def percentile(self, q: float) -> float:
         values = sorted(self.scrapes.latencies)
         return values[min(len(values) - 1, int(q * len(values)))] if values else float("inf")
@@ -466,7 +573,7 @@ class Report:
             f"statuses they got     {statuses}",
             f"faults injected       {self.faults} /proc faults ({self.fault_log_lines} log lines: failed, "
             f"recovered), {self.reloads} SIGHUP reloads",
-            f"scrapes               {s.ok} complete, {len(s.failed)} failed, "
+            f"scrapes               {s.ok} complete ({self.success:.1%}), {len(s.failed)} failed, "
             f"{s.sources_failing_seen} with a source failing",
             f"scrape latency        p50 {self.percentile(0.5) * 1000:.0f} ms, p99 "
             f"{self.percentile(0.99) * 1000:.0f} ms, max {self.max_latency * 1000:.0f} ms",
@@ -480,14 +587,25 @@ class Report:
         ] + [f"  failed scrape: {p}" for p in s.failed[:10]] + [f"  log: {line}" for line in self.log_errors[:10]])
 
 
+def attacker_sources(count: int) -> list[str] | None:
+    """`count` loopback addresses in 127.1.0.0/16 (None for 0: 127.0.0.1),
+    apart from the scraper's 127.0.0.x."""
+    if count <= 0:
+        return None
+    return [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(count)]
+
+
 def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 50, flood: int = 100,
         reload_every: float = 2.0, fault_every: float = 1.0, seed: int = 1, scrape_every: float = 0.2,
-        tls: bool = False, scraper_source: str | None = "127.0.0.2", extra_args: tuple = ()) -> Report:
+        tls: bool = False, scraper_source: str | None = "127.0.0.2", extra_args: tuple = (),
+        readers: int = 0, pipeline: int = READER_PIPELINE, spread: int = 0, auth: bool = True) -> Report:
     """With `tls`, the agent serves HTTPS (a self-signed certificate made with
-    the openssl command) and the scraper speaks TLS; the attackers do not,
-    so to the agent they are stalled or failed handshakes.  The attackers
-    connect from 127.0.0.1 and the scraper from `scraper_source` (another
-    host, as Prometheus is; None: the attackers' own address)."""
+    the openssl command) and the scraper and the slow readers speak TLS;
+    the other attackers do not, so to the agent they are stalled or failed
+    handshakes.  The attackers connect from 127.0.0.1, or
+    from `spread` addresses of 127.1.0.0/16, and the scraper from
+    `scraper_source` (another host, as Prometheus is; None: the attackers'
+    own address).  Without `auth` the agent requires no token."""
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="agent-stress-") as tmp:
         tmp = pathlib.Path(tmp)
@@ -499,7 +617,12 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
         tokens.write_text(f"# stress\n{TOKEN}\n")
         tokens.chmod(0o600)
         conf = tmp / "agent.conf"
-        conf.write_text(f"[agent]\nprocfs = {tree}\nsysfs = {SYSFS_TREE}\nauth-token-file = {tokens}\n")
+        conf.write_text(f"[agent]
+procfs = {tree}
+sysfs = {SYSFS_TREE}
+" +
+                        (f"auth-token-file = {tokens}
+" if auth else ""))
         context = None
         if tls:
             import ssl
@@ -519,17 +642,31 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             before = status_of(pid)
             peak = dict(before)
             stop = threading.Event()
-            attackers = Attackers(("127.0.0.1", agent.port), slow, silent, garbage, flood, rng)
-            scrapes = Scrapes()
+            sources = attacker_sources(spread)
+            # Over TLS, the slow readers speak it (a thread each, blocking
+            # sockets); the other attackers don't.
+            attackers = Attackers(("127.0.0.1", agent.port), slow, silent, garbage, flood, rng,
+                                  readers=0 if tls else readers, pipeline=pipeline, sources=sources)
             done: dict = {}
+            token = TOKEN if auth else None
             threads = [
                 threading.Thread(target=attackers.run, args=(stop,), daemon=True),
-                threading.Thread(target=scraper, args=(agent.port, stop, scrapes, scrape_every, context,
-                                                       scraper_source), daemon=True),
+                *(threading.Thread(target=tls_reader, daemon=True, args=(
+                    ("127.0.0.1", agent.port), (sources or [None])[i % len(sources or [None])], context,
+                    attackers.burst, stop, attackers.counts)) for i in range(readers if tls else 0)),
                 threading.Thread(target=faults, args=(tree, TREE, agent, conf, stop, fault_every, reload_every,
                                                       random.Random(seed + 1), done), daemon=True),
             ]
+            # The scraper in a process of its own: in this one, the attackers'
+            # thread would hold the interpreter and delay it, and its
+            # latencies would be partly ours.
+            fork = multiprocessing.get_context("fork")
+            scrape_stop = fork.Event()
+            receiver, sender = fork.Pipe(duplex=False)
+            scraping = fork.Process(target=_scraper_process, daemon=True, args=(
+                agent.port, scrape_stop, sender, scrape_every, context, scraper_source, token))
             start = time.monotonic()
+            scraping.start()
             for t in threads:
                 t.start()
             while time.monotonic() - start < seconds and agent.proc.poll() is None:
@@ -541,6 +678,9 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
                 for key, value in now.items():
                     peak[key] = max(peak[key], value)
             stop.set()
+            scrape_stop.set()
+            scrapes = receiver.recv() if receiver.poll(30) else Scrapes(failed=["the scraper sent no result"])
+            scraping.join(15)
             for t in threads:
                 t.join(15)
             elapsed = time.monotonic() - start
@@ -551,7 +691,7 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             rejected, open_after, after = {}, -1, before
             deadline = time.monotonic() + 15
             while alive and time.monotonic() < deadline:
-                problem, _, body = check_scrape(fetch(agent.port, tls=context))
+                problem, _, body = check_scrape(fetch(agent.port, tls=context, token=token))
                 if problem is None:
                     rejected = {m.group(1).decode(): int(m.group(2)) for m in re.finditer(
                         rb'agent_http_rejected_total\{reason="(\w+)"\} (\d+)', body)}
@@ -571,27 +711,57 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
                       rejected, before, peak, after, open_after, alive, log_errors, len(fault_lines))
 
 
+# The attacks of issue 12, alone and together, from many source addresses;
+# the scraper once a second from 127.0.0.2, with no /proc faults or reloads.
+ATTACKS = {
+    "slow-readers": dict(readers=80),
+    "slowloris": dict(slow=150),
+    "flood": dict(flood=300),
+    "all": dict(readers=80, slow=150, flood=300),
+}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--attack", choices=["mixed", *ATTACKS], default="mixed",
+                   help="mixed: the options below; the others: issue 12's attacks over --spread addresses, "
+                        "one scrape a second, judged by --min-success and the p99 latency")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--slow", type=int, default=100)
     p.add_argument("--silent", type=int, default=50)
     p.add_argument("--garbage", type=int, default=50)
     p.add_argument("--flood", type=int, default=100, help="connections a second opened and closed at once")
+    p.add_argument("--readers", type=int, default=0,
+                   help="slow readers: each sends --pipeline requests at once and reads nothing")
+    p.add_argument("--pipeline", type=int, default=READER_PIPELINE)
+    p.add_argument("--spread", type=int, default=0,
+                   help="attack from this many addresses of 127.1.0.0/16 (0: 127.0.0.1); --attack: 250")
+    p.add_argument("--no-auth", action="store_true", help="the agent requires no bearer token")
     p.add_argument("--reload-every", type=float, default=2.0)
     p.add_argument("--fault-every", type=float, default=1.0)
     p.add_argument("--max-latency", type=float, default=1.0)
+    p.add_argument("--min-success", type=float, default=0.99, help="with --attack: the share of 200s required")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tls", action="store_true", help="the agent serves HTTPS; the attackers don't speak TLS")
     p.add_argument("--same-host", action="store_true",
                    help="scrape from the attackers' address (127.0.0.1) instead of 127.0.0.2")
     args = p.parse_args(argv)
-    report = run(args.seconds, args.slow, args.silent, args.garbage, args.flood, args.reload_every,
-                 args.fault_every, args.seed, tls=args.tls,
-                 scraper_source=None if args.same_host else "127.0.0.2")
+    source = None if args.same_host else "127.0.0.2"
+    if args.attack == "mixed":
+        report = run(args.seconds, args.slow, args.silent, args.garbage, args.flood, args.reload_every,
+                     args.fault_every, args.seed, tls=args.tls, scraper_source=source, readers=args.readers,
+                     pipeline=args.pipeline, spread=args.spread, auth=not args.no_auth)
+    else:
+        counts = dict(dict(slow=0, silent=0, garbage=0, flood=0, readers=0), **ATTACKS[args.attack])
+        report = run(args.seconds, reload_every=0, fault_every=0, seed=args.seed, scrape_every=1.0, tls=args.tls,
+                     scraper_source=source, pipeline=args.pipeline, spread=args.spread or 250,
+                     auth=not args.no_auth, **counts)
     print(report.text())
-    bad = (report.scrapes.failed or report.max_latency > args.max_latency or not report.alive
-           or report.connections_open_after != 1)
+    if args.attack == "mixed":
+        bad = report.scrapes.failed or report.max_latency > args.max_latency
+    else:
+        bad = report.success < args.min_success or report.percentile(0.99) > args.max_latency
+    bad = bad or not report.alive or report.connections_open_after != 1
     return 1 if bad else 0
 
 

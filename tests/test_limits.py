@@ -1,7 +1,8 @@
 """The HTTP server's limits under abuse: slowloris and silent connections,
 oversized heads, a connection flood past max_connections, pipelining (deep,
-with a bad request inside, never read), random malformed requests, and the
-real agent under 200 concurrent slow or garbage connections while a scraper
+with a bad request inside, never read), random malformed requests, heads of
+hostile shapes at the largest size allowed, and the real agent under 200
+concurrent slow or garbage connections, or 80 slow readers, while a scraper
 times its answers (fuzz/http_stress.py, a few seconds of it)."""
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.metrics import Family
 from agent.server import Server
-from test_server import HEALTH, TIMEOUT, Raw, families, get, request
+from agentproc import AgentProcess
+from test_server import HEALTH, READS, TIMEOUT, Raw, families, get, request
 from test_service import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
@@ -33,9 +36,9 @@ ANSWERS = {200, 400, 401, 404, 405, 408, 411, 413, 414, 417, 431, 505}
 def start():
     started = []
 
-    def make(**kwargs):
+    def make(scrape=families, **kwargs):
         kwargs.setdefault("logger", logging.getLogger("test.limits"))
-        server = Server("127.0.0.1", 0, families, lambda: HEALTH, **kwargs)
+        server = Server("127.0.0.1", 0, scrape, lambda: HEALTH, **kwargs)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         started.append((server, thread))
@@ -247,6 +250,30 @@ def test_a_pipeline_never_read_is_cut_by_the_write_timeout(start):
     assert wait_for(lambda: server.connections_open() == 0, TIMEOUT)
 
 
+def test_clients_that_stop_reading_their_answer_are_evicted_for_a_newcomer(start):
+    # 10 MB answers, more than the kernel buffers, the cap at 2: both slots
+    # busy writing to clients that read nothing.  A newcomer gets its
+    # answer, not a 503.
+    big = [Family(READS, [((f"sd{i}",), i) for i in range(200000)])]
+    server = start(scrape=lambda: big, max_connections=2)
+    stalled = []
+    try:
+        for _ in range(2):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(server.address)
+            s.sendall(request("/metrics"))
+            stalled.append(s)
+        assert wait_for(lambda: server.connections_open() == 2, TIMEOUT)
+        time.sleep(1.0)  # both answers rendered, both writes blocked
+        status, took = timed_get(server)
+        assert status == 200 and took < 1.0
+        assert server.rejected()["evicted"] == 1 and server.rejected()["too_many_connections"] == 0
+    finally:
+        for s in stalled:
+            s.close()
+
+
 def test_random_malformed_requests_get_an_answer_or_a_close_never_a_500(start):
     server = start(header_timeout=1.0)
     rng = random.Random(5)
@@ -292,3 +319,107 @@ def test_200_slow_and_garbage_connections_and_faults_do_not_delay_a_scrape(tls, 
     assert report.connections_open_after == 1
     assert report.after["Threads"] <= report.before["Threads"] + 2  # the last scrape's may be ending
     assert report.peak["VmRSS"] - report.before["VmRSS"] < 64 * 1024  # kB
+
+
+# --- hostile head shapes ---------------------------------------------------------
+
+LARGEST_HEAD = 1 << 20  # the largest max_header_bytes allowed
+HEAD_START = b"GET / HTTP/1.1\r\nHost: a\r\n"
+
+
+def _head(fields: bytes) -> bytes:
+    return HEAD_START + fields + b"\r\n"
+
+
+def _fill(line: bytes) -> bytes:
+    """As many copies of `line` as fit in the largest head."""
+    return line * ((LARGEST_HEAD - len(HEAD_START) - 16) // len(line))
+
+
+def _one_value(filler: bytes, around: bytes = b"") -> bytes:
+    room = LARGEST_HEAD - len(HEAD_START) - 16 - 2 * len(around)
+    return b"X-A: " + around + filler * (room // len(filler)) + around + b"\r\n"
+
+
+# The benign head of the largest size: one long value, sent at once.
+BENIGN_HEAD = _head(_one_value(b"c"))
+HOSTILE_HEADS = {
+    "many short fields": (_head(_fill(b"a:\r\n")), None),
+    "one field repeated": (_head(_fill(b"X-A: b\r\n")), None),
+    "spaces and tabs inside a value": (_head(_one_value(b" \t", b"x")), None),
+    "sent in 2 KiB pieces": (BENIGN_HEAD, 2048),
+}
+
+
+def agent_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def send_head(port: int, head: bytes, pieces: int | None, timeout: float) -> bytes:
+    """The status line the agent answers `head` with."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if pieces is None:
+                s.sendall(head)
+            else:
+                for at in range(0, len(head), pieces):
+                    s.sendall(head[at:at + pieces])
+                    time.sleep(0.001)  # one read of the agent's per piece
+        except OSError:
+            pass  # answered and closed before the whole head: the answer says why
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        return reply.partition(b"\r\n")[0]
+
+
+@pytest.fixture(scope="module")
+def big_head_agent():
+    with AgentProcess("--max-header-bytes", str(LARGEST_HEAD), "--header-timeout", "60",
+                      "--procfs", str(http_stress.TREE)) as agent:
+        yield agent
+
+
+@pytest.mark.parametrize("shape", HOSTILE_HEADS)
+def test_a_hostile_head_costs_the_agent_no_more_than_a_benign_one_of_the_same_size(big_head_agent, shape):
+    """Work, not wall time: the agent's own CPU seconds (/proc/PID/stat) for
+    a few heads of the largest size, hostile against benign.  Quadratic
+    parsing costs seconds to hours here; linear parsing a few ms a head."""
+    agent = big_head_agent
+    head, pieces = HOSTILE_HEADS[shape]
+    repeats = 3
+
+    def cost(head, pieces):
+        before = agent_cpu_seconds(agent.proc.pid)
+        statuses = {send_head(agent.port, head, pieces, timeout=20.0) for _ in range(repeats)}
+        return agent_cpu_seconds(agent.proc.pid) - before, statuses
+
+    benign, benign_status = cost(BENIGN_HEAD, None)
+    hostile, hostile_status = cost(head, pieces)
+    assert benign_status == {b"HTTP/1.1 200 OK"}
+    assert len(hostile_status) == 1 and hostile_status != {b""}
+    # 10 ms is the clock tick of /proc/PID/stat; the rest is the bound.
+    assert hostile <= 3 * benign + 0.05 * repeats, (shape, hostile, benign)
+
+
+# --- slow readers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["plain", "token"])
+def test_slow_readers_from_many_addresses_do_not_keep_a_scraper_out(auth):
+    """Issue 12's attack: 80 connections from 80 addresses, each sending
+    30,000 pipelined requests at once and reading none of the answers,
+    reconnecting as soon as the agent closes them; a scraper on another
+    address, a new connection every 0.2 s."""
+    report = http_stress.run(seconds=12, slow=0, silent=0, garbage=0, flood=0, readers=80, spread=80,
+                             reload_every=0, fault_every=0, scrape_every=0.2, auth=auth)
+    print(report.text())
+    assert report.alive and not report.log_errors
+    assert report.scrapes.ok >= 40
+    assert report.success >= 0.99 and report.percentile(0.99) < 1.0

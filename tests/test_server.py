@@ -392,6 +392,18 @@ def test_many_headers_431(server, raw):
     assert client.response()[0] == 431
 
 
+def test_header_fields_bound_431(server, raw):
+    # Host and 99 more: served; one more: 431, however short the lines.
+    fields = [b"X-H%d: v\r\n" % i for i in range(100)]
+    client = raw()
+    client.send(request("/health", extra=b"".join(fields[:99])))
+    assert client.response()[0] == 200
+    client.send(request("/health", extra=b"".join(fields)))
+    status, headers, body = client.response()
+    assert status == 431 and b"more than 100 header fields" in body
+    assert client.closed_by_server()
+
+
 def test_head_just_under_the_bound_is_served(server, raw):
     client = raw()
     base = len(request("/metrics", extra=b"X-Pad: \r\n"))

@@ -1,13 +1,16 @@
-"""The HTTP/1.1 server: /metrics, /health and a landing page.
+"""The HTTP/1.1 server: connections in, requests to a router, answers out.
 
-It knows nothing about /proc: it calls `scrape()` for a list of families
-and `health()` for a dict, asks `agent.exposition` how to encode them, and
-appends its own families (agent_http_*) to what scrape() returned.  Nor
-does it know how access control is configured: `Settings` carries ready-made
-objects (an allowlist with `permits(host)`, bearer tokens with
-`check(authorization)`, a TLS listener with `wrap(sock)` and
-`handshake(sock, deadline)`), so this module never imports ssl, hashlib or
-hmac, which cost a few MiB of RSS to an agent that uses none of them.
+It knows nothing about /proc nor about what the paths mean: it reads a
+`Request` (agent.server_request), hands it to a `Router`
+(agent.server_routes, whose standard routes call `scrape()` and `health()`
+and append the server's own families, agent_http_*), and writes the
+`Response`.  Which connection to close when the slots are full is the
+connection table's business (agent.server_table).  Nor does it know how
+access control is configured: `Settings` carries ready-made objects (an
+allowlist with `permits(host)`, bearer tokens with `check(authorization)`,
+a TLS listener with `wrap(sock)` and `handshake(sock, deadline)`), so the
+server never imports ssl, hashlib or hmac, which cost a few MiB of RSS to
+an agent that uses none of them.
 
 Why not http.server: BaseHTTPRequestHandler reads headers through
 email.parser with only per-line (64 KiB) and count (100) limits, so it has
@@ -16,8 +19,8 @@ idle keep-alive connection and a half-sent request, so it can't tell a slow
 client from an idle one; ThreadingHTTPServer starts a thread per connection
 without a cap; and it writes a response in pieces through a buffered file.
 This server is small instead: one acceptor thread, one thread per
-connection up to a cap, the request head read into one buffer and parsed
-with a few regular expressions, the response written with one sendall.
+connection up to a cap, the request head read into one buffer, the
+response written by one loop that notices a client not reading.
 
 `Settings` is one immutable value that `configure()` swaps whole (a SIGHUP
 reload): the acceptor reads it once per connection (allowlist, TLS, the
@@ -27,55 +30,70 @@ ever sees half the old and half the new values.
 Limits and controls, in the order a connection meets them:
 - a peer the allowlist does not permit is closed at accept, before a byte
   is read, with no response;
-- at most `max_connections` connections at once.  Past it, a connection
-  without a request in progress (handshaking, sending its first head, idle
-  between keep-alive requests, lingering after an error) is evicted to make
-  room: of the peer address holding the most connections, the one that has
-  waited longest.  So slow or silent clients can't starve a scraper, and
-  one on another host than the attacker is never the one evicted; only when
-  every slot is busy with a request is the newcomer answered 503 (closed
+- at most `max_connections` connections at once.  Past it, one is evicted
+  to make room: first one making no progress on its client's side (a
+  write blocked, an answered pipeline, lingering after an error), then one
+  without a request in progress (handshaking, sending a head, idle between
+  keep-alive requests) of the peer address holding the most connections;
+  agent.server_table has the order.  Only when every slot is busy
+  answering a client that reads is the newcomer answered 503 (closed
   without a response over TLS);
+- one answer in flight per connection: a connection's next (pipelined)
+  request is read only once the previous answer is written, and a write
+  waits while more than NOTSENT_BYTES of answers are unsent to the client
+  (TCP_NOTSENT_LOWAT), so a client that sends thousands of requests and
+  reads nothing gets only as many answers as its receive window holds;
+  a write that moves no byte for STALL_STEP marks the connection stalled
+  (evictable first); one not done within `write_timeout` closes it;
+- a pipelined request waits while another client's request is answered,
+  and pipelined requests are answered one at a time, at most 1,000 a
+  second (agent.server_table), so that pipelines nobody reads cannot take
+  the interpreter from a scraper;
 - over TLS, the handshake happens in the connection's thread, never on the
   accept path, and must finish within `header_timeout`;
 - a new connection's first request head must arrive within `header_timeout`
   (else it is closed, with 408 if it sent part of one); a later head within
   `header_timeout` of its first byte; an idle keep-alive connection is
   closed after `keepalive_timeout`;
-- a request head (request line and headers) is at most `max_header_bytes`:
-  past it, 431 (414 when the request line alone is longer);
-- a request body is read and discarded only up to 1 KiB (Content-Length
-  beyond that: 413; Transfer-Encoding: 411), then the connection closes;
+- a request head (request line and headers) is at most `max_header_bytes`
+  and MAX_HEADER_FIELDS fields: past it, 431 (414 when the request line
+  alone is longer); it is parsed in time linear in its size, whatever its
+  shape (agent.server_request);
+- a request body is read only up to 1 KiB (Content-Length beyond that:
+  413; Transfer-Encoding: 411);
 - with bearer tokens, every path answers 401 with WWW-Authenticate unless
   the request carries a valid `Authorization: Bearer` (/health is exempt
   unless `health_requires_auth`);
-- methods other than GET and HEAD get 405.
+- methods a route does not take get 405.
 Every refusal is counted in agent_http_rejected_total{reason}.
 """
 
 from __future__ import annotations
 
-import collections
 import errno
-import json
 import logging
-import re
 import selectors
 import socket
 import threading
 import time
 
 from agent import __version__, metrics
-from agent.exposition import choose_encoder, choose_gzip, render_gzip
 from agent.metrics import Family, Series
 from agent.records import record
+from agent.server_request import (MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADER_FIELDS, Reject, SilentTimeout,
+                                  holds_a_head, read_request)
+from agent.server_routes import TEXT_PLAIN, Router, standard_routes
+from agent.server_table import STALL_STEP, Connection, ConnectionTable
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-# The default of Settings.max_header_bytes.
-MAX_HEAD_BYTES = 8192
-MAX_BODY_BYTES = 1024
+    from agent.server_request import Request
+    from agent.server_routes import Response
+
+__all__ = ["MAX_BODY_BYTES", "MAX_HEAD_BYTES", "MAX_HEADER_FIELDS", "REJECT_REASONS", "Server", "Settings"]
+
 # Closing a socket with unread input makes Linux send RST, which can destroy
 # a response the client has not read yet.  So after a response we half-close
 # and read what the client still sends, for at most this long and this much.
@@ -85,21 +103,22 @@ MAX_LINGERING_REJECTS = 256
 # A full accept queue drops SYNs, and the client retries only after a second:
 # a deep queue lets a scraper's connection wait behind a burst instead.
 LISTEN_BACKLOG = 1024
-# The parsed-head cache (Server._heads): how many, and how long each may be.
-MAX_CACHED_HEADS = 64
-MAX_CACHED_HEAD_BYTES = 2048
 # At most one warning this often while the connection cap is being hit.
 PRESSURE_WARNING_SECONDS = 60.0
-
-ALLOW = "GET, HEAD"
-WWW_AUTHENTICATE = 'Bearer realm="monitoring-agent"'
+# Answers the kernel holds unsent for a connection before a write waits
+# (TCP_NOTSENT_LOWAT).  Only unsent bytes count, not those in flight, so a
+# client that reads gets its answer as fast as without it.
+NOTSENT_BYTES = 16384
+# One send() at most this much: a TLS record is 16 KiB, and a write that
+# waits is retried with the same bytes.
+WRITE_CHUNK = 262144
 
 # Every reason is exposed from the start (at 0), so a rate() never misses
 # the first refusal.
 REJECT_REASONS = (
     "not_allowed",           # peer not in the allowlist: closed at accept
     "too_many_connections",  # every slot busy with a request: 503 or closed
-    "evicted",               # a waiting connection closed to make room for a new one
+    "evicted",               # a waiting, stalled or pipelining connection closed to make room
     "tls_handshake",         # handshake failed or timed out
     "header_timeout",        # no complete request head in time (408, or closed if silent)
     "header_too_large",      # 431 or 414
@@ -108,8 +127,6 @@ REJECT_REASONS = (
     "unauthorized",          # 401: no or wrong bearer token
     "method_not_allowed",    # 405
 )
-_STATUS_REJECT_REASON = {408: "header_timeout", 414: "header_too_large", 431: "header_too_large",
-                         413: "body_too_large"}
 
 HTTP_REJECTED = metrics.counter(
     "agent_http_rejected", "Connections and requests the HTTP server refused, by reason.", ("reason",))
@@ -126,28 +143,6 @@ _REASONS = {
     500: "Internal Server Error", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
 }
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([!-~]+) HTTP/([0-9])\.([0-9])\Z")
-_HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*\Z")
-# Header values may hold obs-text (0x80-0xff) but no control byte except HT.
-_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-
-_LANDING_PAGE = b"""<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>monitoring-agent</title></head>
-<body>
-<h1>monitoring-agent</h1>
-<p>A Linux /proc exporter for Prometheus.</p>
-<ul>
-<li><a href="/metrics">/metrics</a>: the metrics</li>
-<li><a href="/health">/health</a>: the agent's own health, as JSON</li>
-</ul>
-</body>
-</html>
-"""
-
-_TEXT_PLAIN = "text/plain; charset=utf-8"
 _SERVER_HEADER = f"Server: monitoring-agent/{__version__}\r\n"
 
 _date_cache: tuple[int, str] = (0, "")
@@ -174,6 +169,13 @@ def _http_date() -> str:
     return cached[1]
 
 
+def _encode(status: int, content_type: str, body: bytes, extra: str) -> bytes:
+    """An answer's bytes; `extra` header lines, each ending in CRLF."""
+    return (f"HTTP/1.1 {status} {_REASONS[status]}\r\nDate: {_http_date()}\r\n{_SERVER_HEADER}"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+            ).encode("latin-1") + body
+
+
 @record
 class Settings:
     """What a reload may change without rebinding.  The access-control
@@ -190,44 +192,6 @@ class Settings:
     tokens: Any = None   # .check(authorization header or None) -> bool; None: no auth
     health_requires_auth: bool = False
     tls: Any = None      # .wrap(sock) -> TLS socket, .handshake(sock, deadline); None: plain HTTP
-
-
-@record
-class _Request:
-    method: str
-    path: str
-    minor: int  # HTTP/1.<minor>
-    headers: dict[str, str]  # lower-case names; repeated fields joined by ", "
-
-
-class _Reject(Exception):
-    """A request we answer with an error status and then close."""
-
-    def __init__(self, status: int, detail: str = ""):
-        super().__init__(status, detail)
-        self.status = status
-        self.detail = detail
-        self.reason = _STATUS_REJECT_REASON.get(status, "malformed")
-
-
-class _Connection:
-    __slots__ = ("sock", "peer", "idle", "thread", "accepted", "evicted", "retire", "served", "tls")
-
-    def __init__(self, sock: socket.socket, peer, accepted: float, tls):
-        self.sock = sock
-        self.peer = peer
-        self.tls = tls  # the TLS listener it was accepted with, or None
-        # True while waiting for the first byte of a request: shutdown()
-        # may wake such a connection, never one in the middle of a request.
-        self.idle = True
-        self.thread: threading.Thread | None = None
-        self.accepted = accepted
-        # Set (under the server's lock) when the acceptor closes it to make
-        # room; its thread then leaves without answering.
-        self.evicted = False
-        # Set by configure(): close after the response in progress or next.
-        self.retire = False
-        self.served = 0  # responses sent
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
@@ -270,14 +234,18 @@ class Server:
     (an OSError here is a start-up error); `serve_forever()` serves until
     `shutdown()`; `configure(settings)` applies new settings to the
     connections that come next and the requests that come next on open
-    ones.  Keyword arguments named like Settings fields override it."""
+    ones.  Keyword arguments named like Settings fields override it.
+    `router` replaces the standard routes (agent.server_routes), which
+    serve what `scrape()` returns, the server's own families appended."""
 
     def __init__(self, host: str, port: int, scrape: Callable[[], list], health: Callable[[], dict], *,
-                 logger: logging.Logger | None = None, settings: Settings | None = None, **overrides):
-        self._scrape = scrape
-        self._health = health
+                 logger: logging.Logger | None = None, settings: Settings | None = None,
+                 router: Router | None = None, **overrides):
         self._log = logger or logging.getLogger(__name__)
         self._settings = (settings or Settings())._replace(**overrides)
+        # A new list: scrape() may hand every concurrent scraper the same one.
+        self._router = router or Router(standard_routes(lambda: [*scrape(), *self.metric_families()], health,
+                                                        self._log))
 
         self._listener = _bind(host, port)
         self._address = tuple(self._listener.getsockname()[:2])
@@ -290,12 +258,8 @@ class Server:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
 
-        self._lock = threading.Lock()
-        self._connections: set[_Connection] = set()
-        # The connections that may be evicted, longest waiting first.
-        self._evictable: collections.OrderedDict[_Connection, None] = collections.OrderedDict()
-        # Connections per peer address: eviction takes from the greediest.
-        self._per_peer: dict[str, int] = {}
+        self._table = ConnectionTable()
+        self._lock = self._table.lock  # also guards the serving state below
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._deadline = 0.0
@@ -306,11 +270,6 @@ class Server:
         self._last_pressure_warning = -PRESSURE_WARNING_SECONDS
         self._stats_lock = threading.Lock()
         self._rejected = dict.fromkeys(REJECT_REASONS, 0)
-        # Parsed request heads by their bytes: a scraper sends the same head
-        # every time, so parsing is skipped (~10 us of a ~30 us request).
-        # Nothing mutates a _Request; bounded, and cleared when full, so a
-        # client sending a new head every time only costs the parse.
-        self._heads: dict[bytes, _Request] = {}
 
     @property
     def address(self) -> tuple:
@@ -331,15 +290,14 @@ class Server:
         self._settings = settings
         cut = []
         with self._lock:
-            for conn in list(self._connections):
+            for conn in self._table.snapshot_locked():
                 refused = settings.allow is not None and not settings.allow.permits(conn.peer[0])
                 # `is not` also catches a plain connection once TLS is turned
                 # on (None is not the new context): it must not go on in
                 # cleartext.
-                if refused or (conn.served and conn in self._evictable
-                               and conn.tls is not settings.tls):
+                if refused or (conn.served and conn.state != "busy" and conn.tls is not settings.tls):
                     conn.evicted = True
-                    self._remove(conn)
+                    self._table.remove_locked(conn)
                     cut.append((conn, refused))
                 elif conn.tls is not settings.tls:
                     # Handshaking, before its first request, or busy: it
@@ -350,39 +308,6 @@ class Server:
                 self._count("not_allowed")
                 self._log.debug("connection from %s closed: not in the new allowlist", conn.peer[0])
             _shutdown(conn.sock, socket.SHUT_RDWR)
-
-    # --- the connection table (callers hold self._lock) ---------------------
-
-    def _add(self, conn: _Connection) -> None:
-        self._connections.add(conn)
-        self._evictable[conn] = None
-        host = conn.peer[0]
-        self._per_peer[host] = self._per_peer.get(host, 0) + 1
-
-    def _remove(self, conn: _Connection) -> None:
-        if conn in self._connections:
-            self._connections.discard(conn)
-            host = conn.peer[0]
-            left = self._per_peer[host] - 1
-            if left:
-                self._per_peer[host] = left
-            else:
-                del self._per_peer[host]
-        self._evictable.pop(conn, None)
-
-    def _pick_victim(self) -> _Connection | None:
-        """The longest-waiting evictable connection of the peer that holds
-        the most connections among those with one to evict: a scraper on
-        another host than the attacker keeps its slot whatever the attacker
-        does, and among equals the one waiting longest goes."""
-        if not self._evictable:
-            return None
-        per_peer = self._per_peer
-        greediest = max(per_peer.get(c.peer[0], 0) for c in self._evictable)
-        for conn in self._evictable:
-            if per_peer.get(conn.peer[0], 0) == greediest:
-                return conn
-        return None  # not reached: the max came from one of them
 
     # --- self-metrics -----------------------------------------------------
 
@@ -395,7 +320,7 @@ class Server:
             return dict(self._rejected)
 
     def connections_open(self) -> int:
-        return len(self._connections)
+        return len(self._table)
 
     def metric_families(self) -> list[Family]:
         """The server's own families, appended to every scrape."""
@@ -466,18 +391,17 @@ class Server:
                 continue
             now = time.monotonic()
             victims = []
+            table = self._table
             with self._lock:
-                while len(self._connections) >= settings.max_connections:
-                    victim = self._pick_victim()
+                while len(table) >= settings.max_connections:
+                    victim = table.evict_locked()
                     if victim is None:
                         break
-                    victim.evicted = True
-                    self._remove(victim)
                     victims.append(victim)
-                full = len(self._connections) >= settings.max_connections
+                full = len(table) >= settings.max_connections
                 if not full:
-                    conn = _Connection(sock, peer, now, settings.tls)
-                    self._add(conn)
+                    conn = Connection(sock, peer, now, settings.tls)
+                    table.add_locked(conn)
                     self._thread_count += 1
                     name = f"agent-http-{self._thread_count}"
             for victim in victims:
@@ -499,24 +423,22 @@ class Server:
             except RuntimeError as exc:  # can't start new thread
                 self._log.warning("cannot start a connection thread: %s", exc)
                 with self._lock:
-                    self._remove(conn)
+                    table.remove_locked(conn)
                 sock.close()
 
     def _warn_pressure(self, cap: int, now: float) -> None:
         if now - self._last_pressure_warning >= PRESSURE_WARNING_SECONDS:
             self._last_pressure_warning = now
-            self._log.warning("%d connections open (max_connections): closing the longest-waiting "
-                              "idle or slow ones for new ones, 503 when all are busy "
+            self._log.warning("%d connections open (max_connections): closing stalled, slow or idle ones "
+                              "for new ones, 503 when all are busy "
                               "(agent_http_rejected_total counts them)", cap)
 
     def _reject_busy(self, selector, lingering, sock: socket.socket) -> None:
-        body = b"503 Service Unavailable: too many connections\n"
-        head = (f"HTTP/1.1 503 Service Unavailable\r\nDate: {_http_date()}\r\n{_SERVER_HEADER}"
-                f"Content-Type: {_TEXT_PLAIN}\r\nContent-Length: {len(body)}\r\n"
-                f"Retry-After: 1\r\nConnection: close\r\n\r\n")
+        answer = _encode(503, TEXT_PLAIN, b"503 Service Unavailable: too many connections\n",
+                         "Retry-After: 1\r\nConnection: close\r\n")
         try:
             sock.setblocking(False)
-            sock.send(head.encode("latin-1") + body)
+            sock.send(answer)
             sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
             self._log.debug("503 to a connection past the cap failed: %s", exc)
@@ -580,9 +502,7 @@ class Server:
     def _wake_idle_connections(self) -> None:
         # _stopping is set before reading `idle`, and a connection sets
         # `idle` before testing _stopping: one of the two sees the other.
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
+        for conn in self._table.snapshot():
             if conn.idle:
                 _shutdown(conn.sock, socket.SHUT_RD)
 
@@ -596,13 +516,10 @@ class Server:
                 self._stopping.set()
         self._wake_idle_connections()
         self._listener.close()
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
+        for conn in self._table.snapshot():
             if conn.thread is not None:
                 conn.thread.join(max(0.0, self._deadline - time.monotonic()))
-        with self._lock:
-            late = list(self._connections)
+        late = self._table.snapshot()
         for conn in late:
             self._log.warning("closing a connection from %s still busy at shutdown", conn.peer)
             _shutdown(conn.sock, socket.SHUT_RDWR)
@@ -618,28 +535,12 @@ class Server:
 
     # --- one connection -------------------------------------------------
 
-    def _claim(self, conn: _Connection) -> bool:
-        """A request is complete: the connection may no longer be evicted.
-        False when it was evicted meanwhile."""
-        with self._lock:
-            if conn.evicted:
-                return False
-            self._evictable.pop(conn, None)
-            return True
-
-    def _release(self, conn: _Connection, first: bool = False) -> bool:
-        """The connection waits again (for the next request, or lingers
-        after an error, `first` in line for eviction)."""
-        with self._lock:
-            if conn.evicted:
-                return False
-            self._evictable[conn] = None
-            self._evictable.move_to_end(conn, last=not first)
-            return True
-
-    def _serve_connection(self, conn: _Connection, settings: Settings) -> None:
+    def _serve_connection(self, conn: Connection, settings: Settings) -> None:
+        table = self._table
         linger = False
         try:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_BYTES)
             # The first request head is due header_timeout after accept, or
             # after the TLS handshake, which has as long again.
             deadline = conn.accepted + settings.header_timeout
@@ -656,30 +557,57 @@ class Server:
                     self._log.debug("TLS handshake with %s failed: %s", conn.peer, exc)
                     return
                 deadline = time.monotonic() + settings.header_timeout
-            sock = conn.sock
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             buf = bytearray()
+            pipelined = False
             while True:
                 current = self._settings
+                if pipelined and not table.take_turn(conn, self._stopping):
+                    return
                 try:
-                    request = self._read_request(conn, buf, current, deadline)
-                except _Reject as reject:
+                    request = read_request(conn, buf, current, deadline, self._stopping)
+                except (Reject, SilentTimeout) as refusal:
+                    if pipelined:
+                        table.give_turn()
                     if conn.evicted:
                         return
-                    self._count(reject.reason)
-                    self._log.debug("%d to %s: %s", reject.status, conn.peer[0], reject.detail)
-                    self._send_error(sock, reject.status, reject.detail, current)
+                    if isinstance(refusal, SilentTimeout):
+                        self._count("header_timeout")
+                        return
+                    self._count(refusal.reason)
+                    self._log.debug("%d to %s: %s", refusal.status, conn.peer[0], refusal.detail)
+                    if not table.claim(conn):
+                        return
+                    table.answered(conn)
+                    body = f"{refusal.status} {_REASONS[refusal.status]}: {refusal.detail}\n".encode("utf-8")
+                    self._write(conn, _encode(refusal.status, TEXT_PLAIN, body, "Connection: close\r\n"), current)
                     linger = True
                     return
                 deadline = None
-                if request is None or not self._claim(conn):
+                if request is None or not table.claim(conn, pipelined):
+                    if pipelined:
+                        table.give_turn()
                     return
-                keep_alive = self._keep_alive(request) and not conn.retire
-                if not self._respond(sock, request, keep_alive, current, conn.peer):
+                keep_alive = _keep_alive(request) and not conn.retire
+                if pipelined:
+                    try:
+                        answer, keep_alive = self._answer(conn, request, keep_alive, current)
+                    finally:
+                        table.give_turn()
+                else:
+                    try:
+                        answer, keep_alive = self._answer(conn, request, keep_alive, current)
+                    finally:
+                        table.answered(conn)
+                self._write(conn, answer, current)
+                if not keep_alive:
                     linger = True
                     return
                 conn.served += 1
-                if conn.retire or not self._release(conn):
+                # The next request had arrived, whole, before this answer was
+                # written.  Its turn covers its parse, and the read of its
+                # body if that has not all arrived: only pipelines wait then.
+                pipelined = holds_a_head(buf)
+                if conn.retire or not table.release(conn, pipelined=pipelined):
                     return
         except OSError as exc:
             # The client went away or stopped reading (write timeout), or
@@ -688,11 +616,70 @@ class Server:
         except Exception:  # noqa: BLE001 -- a bug here must not kill the thread silently
             self._log.exception("connection from %s: unexpected error", conn.peer)
         finally:
-            if linger and self._release(conn, first=True):
+            if linger and table.release(conn, lingering=True):
                 self._close_gracefully(conn.sock)
             conn.sock.close()
-            with self._lock:
-                self._remove(conn)
+            table.close(conn)
+
+    def _answer(self, conn: Connection, request: Request, keep_alive: bool,
+                settings: Settings) -> tuple[bytes, bool]:
+        """The bytes that answer `request`, and whether the connection stays
+        open after them."""
+        response: Response = self._router.dispatch(request, settings)
+        if response.refusal is not None:
+            self._count(response.refusal)
+            self._log.debug("%d to %s: %s %s", response.status, conn.peer[0], request.method, request.path)
+        extra = response.headers
+        # Decided after the work: a shutdown that began meanwhile closes.
+        keep_alive = keep_alive and not self._stopping.is_set()
+        if not keep_alive:
+            extra += "Connection: close\r\n"
+        elif request.minor == 0:
+            extra += "Connection: keep-alive\r\n"
+        answer = _encode(response.status, response.content_type, response.body, extra)
+        if request.method == "HEAD":
+            answer = answer[:len(answer) - len(response.body)]
+        return answer, keep_alive
+
+    def _write(self, conn: Connection, data: bytes, settings: Settings) -> None:
+        """Send all of `data` within write_timeout.  A step that moves no
+        byte for STALL_STEP tells the table the connection is stalled (its
+        client is not reading), so that it can be evicted; a moving one
+        that it is not.  Raises OSError (TimeoutError past the deadline,
+        EPIPE once evicted)."""
+        sock = conn.sock
+        sent = 0
+        stalled = False
+        if len(data) <= WRITE_CHUNK:
+            # Most answers go at once.  After a timeout the loop below sends
+            # the same bytes again, as TLS requires.
+            sock.settimeout(STALL_STEP)
+            try:
+                sent = sock.send(data)
+            except socket.timeout:
+                stalled = True
+                self._table.stalled(conn, time.monotonic() - STALL_STEP)
+            if sent == len(data):
+                return
+        view = memoryview(data)
+        deadline = time.monotonic() + settings.write_timeout
+        while sent < len(view):
+            started = time.monotonic()
+            remaining = deadline - started
+            if remaining <= 0:
+                raise TimeoutError("write timed out: the client is not reading")
+            sock.settimeout(min(remaining, STALL_STEP))
+            try:
+                # The same bytes again after a timeout, as TLS requires.
+                sent += sock.send(view[sent:sent + WRITE_CHUNK])
+            except socket.timeout:
+                if not stalled:
+                    stalled = True
+                    self._table.stalled(conn, started)
+                continue
+            if stalled:
+                stalled = False
+                self._table.moving(conn)
 
     def _close_gracefully(self, sock: socket.socket) -> None:
         try:
@@ -711,233 +698,9 @@ class Server:
         except OSError:
             pass  # the peer reset or timed out: nothing left to protect
 
-    def _read_request(self, conn: _Connection, buf: bytearray, settings: Settings,
-                      deadline: float | None) -> _Request | None:
-        """The next request from `buf` and the socket, with its body (if any)
-        consumed from `buf`; None when the client closed or stayed idle.
-        `deadline` is the first request's (from accept); a later request's
-        head is due header_timeout after its first byte."""
-        sock = conn.sock
-        limit = settings.max_header_bytes
-        fresh = deadline is not None
-        while True:
-            # RFC 9112 2.2: ignore empty lines before a request line.
-            while buf[:1] in (b"\r", b"\n"):
-                del buf[:1]
-            match = _HEAD_END.search(buf, 0, limit + 4)
-            if match is not None:
-                head = bytes(buf[:match.start()])
-                del buf[:match.end()]
-                break
-            if len(buf) > limit:
-                if buf.find(b"\n", 0, limit) < 0:
-                    raise _Reject(414, "request line too long")
-                raise _Reject(431, f"request head over {limit} bytes")
-            now = time.monotonic()
-            if deadline is None and buf:
-                deadline = now + settings.header_timeout
-            # Waiting for a request's first byte: shutdown() may wake us.
-            conn.idle = not buf
-            if conn.idle and self._stopping.is_set():
-                return None
-            if deadline is None:
-                timeout = settings.keepalive_timeout
-            else:
-                timeout = deadline - now
-                if timeout <= 0:
-                    return self._head_timeout(buf, fresh)
-            sock.settimeout(timeout)
-            try:
-                data = sock.recv(65536)
-            except socket.timeout:
-                if deadline is None:
-                    return None  # idle keep-alive connection: close quietly
-                return self._head_timeout(buf, fresh)
-            conn.idle = False
-            if not data:
-                return None
-            if deadline is None:
-                deadline = time.monotonic() + settings.header_timeout
-            buf += data
 
-        request = self._heads.get(head)
-        if request is None:
-            request = self._parse_head(head)  # raises _Reject: never cached
-            if len(head) <= MAX_CACHED_HEAD_BYTES:
-                if len(self._heads) >= MAX_CACHED_HEADS:
-                    self._heads.clear()
-                self._heads[head] = request
-        self._consume_body(sock, request, buf, deadline, settings)
-        return request
-
-    def _head_timeout(self, buf: bytearray, fresh: bool) -> None:
-        if buf:
-            raise _Reject(408, "request head not received in time")
-        if fresh:
-            # Connected and said nothing: closed without a word, as a 408
-            # would only tell a port scanner what answers here.
-            self._count("header_timeout")
-        return None
-
-    @staticmethod
-    def _parse_head(head: bytes) -> _Request:
-        lines = head.split(b"\n")
-        request_line = lines[0].removesuffix(b"\r")
-        match = _REQUEST_LINE.match(request_line)
-        if match is None:
-            raise _Reject(400, "malformed request line")
-        method, target, major, minor = match.groups()
-        if major != b"1":
-            raise _Reject(505, "only HTTP/1.x is served")
-        headers: dict[str, str] = {}
-        for raw in lines[1:]:
-            line = raw.removesuffix(b"\r")
-            header = _HEADER_LINE.match(line)
-            if header is None:
-                # Includes obs-fold (a line starting with white space) and
-                # white space before the colon, both refused by RFC 9112.
-                raise _Reject(400, "malformed header line")
-            name_bytes, value_bytes = header.groups()
-            if _BAD_VALUE_BYTE.search(value_bytes):
-                raise _Reject(400, "control character in a header value")
-            name = name_bytes.decode("ascii").lower()
-            value = value_bytes.decode("latin-1")
-            if name in headers:
-                if name in ("content-length", "host"):
-                    if name == "host" or headers[name] != value:
-                        raise _Reject(400, f"conflicting {name} headers")
-                    continue
-                headers[name] = headers[name] + ", " + value
-            else:
-                headers[name] = value
-        if minor != b"0" and "host" not in headers:
-            raise _Reject(400, "HTTP/1.1 request without Host")
-
-        path = target.decode("ascii")
-        lowered = path[:8].lower()
-        if lowered.startswith("http://") or lowered.startswith("https://"):
-            # absolute-form (RFC 9112 3.2.2): keep the path.
-            slash = path.find("/", path.find("//") + 2)
-            path = path[slash:] if slash >= 0 else "/"
-        for sep in ("?", "#"):
-            cut = path.find(sep)
-            if cut >= 0:
-                path = path[:cut]
-        return _Request(method.decode("ascii"), path, int(minor), headers)
-
-    def _consume_body(self, sock: socket.socket, request: _Request, buf: bytearray, deadline,
-                      settings: Settings) -> None:
-        headers = request.headers
-        if "transfer-encoding" in headers:
-            if "content-length" in headers:
-                raise _Reject(400, "both Transfer-Encoding and Content-Length")
-            raise _Reject(411, "request bodies need a Content-Length")
-        length_text = headers.get("content-length")
-        if length_text is None:
-            return
-        if not (length_text.isascii() and length_text.isdigit()):
-            raise _Reject(400, "malformed Content-Length")
-        # The length check on the text first: int() of a huge digit string
-        # is quadratic.
-        if len(length_text) > 18 or int(length_text) > MAX_BODY_BYTES:
-            raise _Reject(413, f"request body over {MAX_BODY_BYTES} bytes")
-        length = int(length_text)
-        expect = headers.get("expect")
-        if expect is not None:
-            if expect.lower() != "100-continue":
-                raise _Reject(417, "only 100-continue is understood")
-            if request.minor >= 1 and length > len(buf):
-                sock.settimeout(settings.write_timeout)
-                sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        while len(buf) < length:
-            if deadline is None:
-                deadline = time.monotonic() + settings.header_timeout
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Reject(408, "request body not received in time")
-            sock.settimeout(remaining)
-            try:
-                data = sock.recv(65536)
-            except socket.timeout:
-                raise _Reject(408, "request body not received in time") from None
-            if not data:
-                raise ConnectionError("client closed during the request body")
-            buf += data
-        del buf[:length]
-
-    @staticmethod
-    def _keep_alive(request: _Request) -> bool:
-        tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
-        if "close" in tokens:
-            return False
-        return request.minor != 0 or "keep-alive" in tokens
-
-    # --- responses ------------------------------------------------------
-
-    def _respond(self, sock: socket.socket, request: _Request, keep_alive: bool, settings: Settings,
-                 peer) -> bool:
-        """Answer one request; True when the connection stays open."""
-        path = request.path
-        extra = ""
-        if (settings.tokens is not None and (path != "/health" or settings.health_requires_auth)
-                and not settings.tokens.check(request.headers.get("authorization"))):
-            # Before the routes: without a token nothing, not even which
-            # paths exist, is told.
-            self._count("unauthorized")
-            self._log.debug("401 to %s: no valid bearer token for %s", peer[0], path)
-            status, content_type, body = 401, _TEXT_PLAIN, b"401 Unauthorized: a valid bearer token is required\n"
-            extra = f"WWW-Authenticate: {WWW_AUTHENTICATE}\r\n"
-        elif path not in ("/metrics", "/health", "/"):
-            status, content_type, body = 404, _TEXT_PLAIN, b"404 Not Found\n"
-        elif request.method not in ("GET", "HEAD"):
-            self._count("method_not_allowed")
-            status, content_type, body = 405, _TEXT_PLAIN, b"405 Method Not Allowed\n"
-            extra = f"Allow: {ALLOW}\r\n"
-        elif path == "/metrics":
-            status, content_type, body, extra = self._metrics(request)
-        elif path == "/health":
-            status, content_type, body = self._health_page()
-        else:
-            status, content_type, body = 200, "text/html; charset=utf-8", _LANDING_PAGE
-        # Decided after the work: a shutdown that began meanwhile closes.
-        keep_alive = keep_alive and not self._stopping.is_set()
-        if not keep_alive:
-            extra += "Connection: close\r\n"
-        elif request.minor == 0:
-            extra += "Connection: keep-alive\r\n"
-        head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\nDate: {_http_date()}\r\n{_SERVER_HEADER}"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
-                ).encode("latin-1")
-        sock.settimeout(settings.write_timeout)
-        sock.sendall(head if request.method == "HEAD" else head + body)
-        return keep_alive
-
-    def _metrics(self, request: _Request) -> tuple[int, str, bytes, str]:
-        render, content_type = choose_encoder(request.headers.get("accept"))
-        gzip = choose_gzip(request.headers.get("accept-encoding"))
-        try:
-            # A new list: scrape() may hand every concurrent scraper the same one.
-            families = [*self._scrape(), *self.metric_families()]
-            body = render_gzip(render, families) if gzip else render(families)
-        except Exception as exc:  # noqa: BLE001 -- answer 500, log the traceback
-            self._log.exception("scrape failed: %s", exc)
-            return 500, _TEXT_PLAIN, b"500 Internal Server Error: scrape failed, see the agent's log\n", ""
-        extra = "Vary: Accept, Accept-Encoding\r\n"
-        if gzip:
-            extra = "Content-Encoding: gzip\r\n" + extra
-        return 200, content_type, body, extra
-
-    def _health_page(self) -> tuple[int, str, bytes]:
-        try:
-            body = json.dumps(self._health(), sort_keys=True).encode("utf-8") + b"\n"
-        except Exception as exc:  # noqa: BLE001 -- answer 500, log the traceback
-            self._log.exception("health check failed: %s", exc)
-            return 500, _TEXT_PLAIN, b"500 Internal Server Error: health check failed, see the agent's log\n"
-        return 200, "application/json", body
-
-    def _send_error(self, sock: socket.socket, status: int, detail: str, settings: Settings) -> None:
-        body = f"{status} {_REASONS[status]}: {detail}\n".encode("utf-8")
-        head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\nDate: {_http_date()}\r\n{_SERVER_HEADER}"
-                f"Content-Type: {_TEXT_PLAIN}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-        sock.settimeout(settings.write_timeout)
-        sock.sendall(head.encode("latin-1") + body)
+def _keep_alive(request: Request) -> bool:
+    tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
+    if "close" in tokens:
+        return False
+    return request.minor != 0 or "keep-alive" in tokens
