@@ -617,12 +617,8 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
         tokens.write_text(f"# stress\n{TOKEN}\n")
         tokens.chmod(0o600)
         conf = tmp / "agent.conf"
-        conf.write_text(f"[agent]
-procfs = {tree}
-sysfs = {SYSFS_TREE}
-" +
-                        (f"auth-token-file = {tokens}
-" if auth else ""))
+        conf.write_text(f"[agent]\nprocfs = {tree}\nsysfs = {SYSFS_TREE}\n" +
+                        (f"auth-token-file = {tokens}\n" if auth else ""))
         context = None
         if tls:
             import ssl
