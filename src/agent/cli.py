@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     service = None
     host, port = config.listen_address
     try:
-        server = Server(host, port, lambda: service.scrape(), lambda: service.health(), logger=log,
+        server = Server(host, port, lambda **how: service.scrape(**how), lambda: service.health(), logger=log,
                         settings=settings)
     except OSError as exc:
         if pidfile is not None:

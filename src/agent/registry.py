@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import threading
 import time
@@ -47,6 +48,10 @@ JOIN_AFTER = 0.010
 # The part of its remaining time a tree collector is told it has
 # (Context.deadline); the rest is for building its families.
 COLLECTOR_SHARE = 0.9
+# A scrape with a time limit that finds a collection in progress ends it
+# this long before its limit, and waits this much past it for the result.
+CUT_MARGIN = 0.05
+CUT_GRACE = 0.5
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -186,6 +191,7 @@ class Registry:
         self._worker_limit = max(1, workers)
         self._closed = False
         self._pid = os.getpid()
+        self._cut_at = math.inf  # the collection in progress ends by then (a scrape's limit)
 
     @property
     def sources(self):
@@ -225,9 +231,16 @@ class Registry:
             while self._collecting:
                 sharing = self._collecting_only == only
                 generation = self._generation
+                if deadline is not None:
+                    # The collection in progress ends by this scrape's limit:
+                    # what has returned by then is served, the rest is late.
+                    with self._work:
+                        if deadline - CUT_MARGIN < self._cut_at:
+                            self._cut_at = deadline - CUT_MARGIN
+                            self._done.notify_all()
                 while self._generation == generation:
                     # However long: a collection's sources all have deadlines.
-                    remaining = None if deadline is None else deadline - time.monotonic()
+                    remaining = None if deadline is None else deadline + CUT_GRACE - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return self._result if self._result_only == only else []
                     self._cond.wait(remaining)
@@ -257,6 +270,7 @@ class Registry:
         sources = self._sources if only is None else [s for s in self._sources if s.collector.source in only]
         batch, inline = [], []
         with self._work:
+            self._cut_at = deadline if deadline is not None else math.inf
             for s in sources:
                 if s.running:  # still in a worker since an earlier collection
                     continue
@@ -315,13 +329,14 @@ class Registry:
             while True:
                 pending = [s for s in pending if not s.done]
                 now = time.monotonic()
-                pending = [s for s in pending if s.deadline > now]
+                cut = self._cut_at  # a waiting scrape's limit may bring it forward
+                pending = [s for s in pending if min(s.deadline, cut) > now]
                 if not pending:
                     return
                 if self._queue and self._idle == 0 and any(
                         s.started is not None and now - s.started >= JOIN_AFTER for s in pending):
                     self._wake_worker()
-                wait = min(s.deadline for s in pending) - now
+                wait = min(min(s.deadline for s in pending), cut) - now
                 if self._queue:
                     wait = min(wait, JOIN_AFTER)
                 self._done.wait(wait)
@@ -414,8 +429,8 @@ class Registry:
             began = s.started
         s.duration = 0.0 if began is None else max(0.0, time.monotonic() - max(began, start))
         if awaited or s.ok is not False:
-            self._fail(s, f"did not return within {round(s.deadline - start, 3):g} s; "
-                          "not started again until it does")
+            waited = min(s.deadline, self._cut_at) - start
+            self._fail(s, f"did not return within {round(waited, 3):g} s; not started again until it does")
 
     def _fail(self, s: SourceState, error: str) -> None:
         if s.ok is not False or s.error != error:

@@ -244,7 +244,7 @@ class Server:
         self._log = logger or logging.getLogger(__name__)
         self._settings = (settings or Settings())._replace(**overrides)
         # A new list: scrape() may hand every concurrent scraper the same one.
-        self._router = router or Router(standard_routes(lambda: [*scrape(), *self.metric_families()], health,
+        self._router = router or Router(standard_routes(lambda **how: [*scrape(**how), *self.metric_families()], health,
                                                         self._log))
 
         self._listener = _bind(host, port)

@@ -95,16 +95,54 @@ class Router:
         return route.handler(request)
 
 
-def standard_routes(scrape: Callable[[], list], health: Callable[[], dict],
+class ScrapeRefused(ValueError):
+    """What a scrape asked for cannot be given (collect[] naming a collector
+    that does not run): 400 with this one line."""
+
+
+def scrape_timeout(header: str | None) -> float | None:
+    """The time the collection may take, from Prometheus's
+    X-Prometheus-Scrape-Timeout-Seconds: the scraper's limit less a margin
+    (a tenth, at most half a second) to render and send the answer before
+    it gives up; None without a usable header."""
+    if header is None:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        return None
+    if not 0 < seconds < 86400:  # NaN too
+        return None
+    return seconds - min(0.5, seconds / 10)
+
+
+def scrape_selection(query: str) -> tuple[list[str], list[str]]:
+    """node_exporter's collect[] and exclude[] parameters (repeatable)."""
+    if not query:
+        return [], []
+    from urllib.parse import parse_qs  # only for a scrape that carries a query
+    params = parse_qs(query, keep_blank_values=False)
+    return params.get("collect[]", []), params.get("exclude[]", [])
+
+
+def standard_routes(scrape: Callable[..., list], health: Callable[[], dict],
                     log: logging.Logger) -> dict[str, Route]:
-    """/metrics, /health (a probe) and the landing page."""
+    """/metrics, /health (a probe) and the landing page.  `scrape` is called
+    with `timeout`, `collect` and `exclude` where the request carries them
+    (scrape_timeout, scrape_selection), and with nothing otherwise."""
 
     def metrics(request: Request) -> Response:
         render, content_type = choose_encoder(request.headers.get("accept"))
         gzip = choose_gzip(request.headers.get("accept-encoding"))
+        collect, exclude = scrape_selection(request.query)
+        timeout = scrape_timeout(request.headers.get("x-prometheus-scrape-timeout-seconds"))
         try:
-            families = scrape()
+            # Only what the request carried: a plain scrape is scrape().
+            how = {k: v for k, v in (("timeout", timeout), ("collect", collect), ("exclude", exclude)) if v}
+            families = scrape(**how)
             body = render_gzip(render, families) if gzip else render(families)
+        except ScrapeRefused as exc:
+            return Response(400, TEXT_PLAIN, f"400 Bad Request: {exc}\n".encode("utf-8", "replace"))
         except Exception as exc:  # noqa: BLE001 -- answer 500, log the traceback
             log.exception("scrape failed: %s", exc)
             return Response(500, TEXT_PLAIN, b"500 Internal Server Error: scrape failed, see the agent's log\n")

@@ -24,6 +24,7 @@ from agent.logs import LogTargetError, setup_logging
 from agent.pidfile import PidFile
 from agent.registry import Registry
 from agent.server import Server
+from agent.server_routes import ScrapeRefused
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # From a stop signal to the end of the cleanup, whatever a client or a
@@ -37,7 +38,7 @@ DRAIN_SECONDS = 3.0
 TICK_SECONDS = 1.0
 
 
-class SelectionError(ValueError):
+class SelectionError(ScrapeRefused):
     """collect[] or exclude[] names a collector that is not running: one line, a 400."""
 
 
