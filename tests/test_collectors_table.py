@@ -138,3 +138,19 @@ def test_readme_collector_table_is_derived_from_the_table():
     readme = (ROOT / "README.md").read_text()
     for entry in collectors.TABLE:
         assert f"| `{entry.name}` | {'on' if entry.enabled_by_default else 'off'} | {entry.help} |" in readme
+
+
+def test_promtool_is_clean_with_every_collector_on(backend_name, tmp_path):
+    from test_e2e import promtool_check
+    # Textfiles whose own names pass promtool's lint too (the `good` set has
+    # a counter without _total on purpose: the agent serves what it is given).
+    for name in ("apt.prom", "backup.prom"):
+        (tmp_path / name).write_bytes((FIXTURES / "textfile" / "good" / name).read_bytes())
+    r = subprocess.run([sys.executable, "-m", "agent", "--once", "--procfs", str(TREE), "--sysfs", str(SYSFS),
+                        "--backend", backend_name, "--collector.textfile.directory", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    samples = parse_samples(r.stdout)
+    assert sources(samples) == set(NAMES)
+    assert all(samples[("agent_source_success", (("source", name),))] == "1" for name in NAMES)
+    promtool_check(r.stdout)
