@@ -102,3 +102,29 @@ def test_a_scrape_time_limit_bounds_the_whole_collection(fifo_tree, backend_name
     finally:
         release(tree / "loadavg")
         assert registry.close(5.0)
+
+
+def test_a_file_mounted_over_the_real_proc_is_not_trusted_to_return(tmp_path):
+    """On a real proc mount the kernel's own files are read in the
+    collecting thread; a file bound over one of them (lxcfs binds FUSE files
+    over /proc/meminfo, /proc/loadavg ... in containers) is not the
+    kernel's, and goes to a worker under its deadline.  Here a FIFO nobody
+    writes is bound over /proc/loadavg in a mount namespace of the test's."""
+    from mountns import MountNamespace
+    fifo = tmp_path / "loadavg"
+    os.mkfifo(fifo)
+    with MountNamespace() as ns:
+        ns.run("mount", "--bind", str(fifo), "/proc/loadavg")
+        agent = AgentProcess("--procfs", "/proc", "--collector.loadavg.timeout", "0.3",
+                             "--collector.disable-defaults", "--collector.loadavg", "--collector.meminfo",
+                             wrapper=ns.enter)
+        try:
+            for _ in range(3):
+                start = time.monotonic()
+                samples = parse_samples(agent.metrics_text())
+                assert time.monotonic() - start < 2
+                assert ("node_memory_total_bytes", ()) in samples and ("node_load1", ()) not in samples
+                assert samples[("agent_source_success", (("source", "loadavg"),))] == "0"
+        finally:
+            release(fifo)
+            agent.stop()

@@ -57,7 +57,7 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 class SourceState:
     __slots__ = ("collector", "labels", "path", "loader", "fd", "ok", "error", "duration", "last_success",
-                 "no_data", "timeout", "running", "started", "deadline", "done", "outcome", "close_fd")
+                 "no_data", "timeout", "running", "started", "deadline", "done", "outcome", "close_fd", "inline")
 
     def __init__(self, collector, path: str | None, loader: Callable[[int], bytes] | None,
                  timeout: float = DEFAULT_TIMEOUT):
@@ -82,6 +82,9 @@ class SourceState:
         self.done = False
         self.outcome: tuple = ()  # (families, None, ns) or (None, exception, ns)
         self.close_fd = False  # the registry closed while this task ran: it closes its fd
+        # Read in the collecting thread: the kernel's own text, on a proc
+        # mount (set by the registry).
+        self.inline = False
 
 
 class SelfStatm:
@@ -132,9 +135,19 @@ def count_self_fds() -> int:
 
 def source_state(collector, procfs_root: str, backend, timeout: float) -> SourceState:
     if hasattr(collector, "relpath"):  # a file collector: the registry reads its file
-        return SourceState(collector, os.path.join(procfs_root, collector.relpath),
-                           backend.make_loader(collector.source), timeout)
-    return SourceState(collector, None, None, timeout)
+        state = SourceState(collector, os.path.join(procfs_root, collector.relpath),
+                            backend.make_loader(collector.source), timeout)
+        under = state.path
+    else:
+        state = SourceState(collector, None, None, timeout)
+        under = getattr(collector, "procfs_only", None)  # the part of /proc it reads
+        under = os.path.join(procfs_root, under) if under else None
+    # The kernel's own text never blocks; but where a file of a proc mount
+    # is itself a mount of another kind (lxcfs binds FUSE files over
+    # /proc/meminfo, /proc/stat ... in a container), it goes to the workers
+    # under its deadline like everything else.
+    state.inline = under is not None and is_proc_mount(under)
+    return state
 
 
 class Registry:
@@ -190,6 +203,7 @@ class Registry:
         self._idle = 0
         self._worker_limit = max(1, workers)
         self._closed = False
+        self._closing = False  # close() is waiting for running sources
         self._pid = os.getpid()
         self._cut_at = math.inf  # the collection in progress ends by then (a scrape's limit)
 
@@ -231,9 +245,11 @@ class Registry:
             while self._collecting:
                 sharing = self._collecting_only == only
                 generation = self._generation
-                if deadline is not None:
-                    # The collection in progress ends by this scrape's limit:
+                if deadline is not None and sharing:
+                    # The collection this scrape shares ends by its limit:
                     # what has returned by then is served, the rest is late.
+                    # (Another selection's collection is left alone: its
+                    # result is not this scrape's.)
                     with self._work:
                         if deadline - CUT_MARGIN < self._cut_at:
                             self._cut_at = deadline - CUT_MARGIN
@@ -244,11 +260,16 @@ class Registry:
                     if remaining is not None and remaining <= 0:
                         return self._result if self._result_only == only else []
                     self._cond.wait(remaining)
-                if sharing:
+                # Whatever collection ended last, if it was of these sources
+                # (not necessarily the one waited for: another may have run
+                # in between).
+                if self._result_only == only:
                     if self._error is not None:  # the shared collection failed
                         raise self._error
                     return self._result
             self._collecting, self._collecting_only = True, only
+            with self._work:  # before any waiter can bring it forward
+                self._cut_at = deadline if deadline is not None else math.inf
         result: list[Family] = []
         error: BaseException | None = None
         try:
@@ -270,26 +291,23 @@ class Registry:
         sources = self._sources if only is None else [s for s in self._sources if s.collector.source in only]
         batch, inline = [], []
         with self._work:
-            self._cut_at = deadline if deadline is not None else math.inf
             for s in sources:
                 if s.running:  # still in a worker since an earlier collection
                     continue
                 s.deadline = start + s.timeout if deadline is None else min(start + s.timeout, deadline)
-                if self.keep_open and (s.loader is not None or getattr(s.collector, "procfs_only", False)):
-                    inline.append(s)
-                    continue
+                # Running inline too: close() leaves its descriptor alone.
                 s.running, s.done, s.started = True, False, None
-                batch.append(s)
-            if batch:
-                self._queue.extend(batch)
-                self._wake_worker()
-        # On a real proc mount the file collectors' files are the kernel's
-        # own text (stat, meminfo, loadavg ...): no FIFO, FUSE daemon or
-        # network can be behind them, so they are read here, meanwhile, and
-        # a collection of them alone costs no thread hand-off (15 % of a
-        # scrape's instructions on this machine's /proc, docs/BENCHMARKS.md).
-        # Under any other root (a copy, a container's bind mount of files),
-        # they run on the workers like the tree collectors.
+                (inline if s.inline and self.keep_open else batch).append(s)
+            self._queue.extend(batch)
+            # Also for tasks queued earlier that no worker has taken yet.
+            self._wake_worker()
+        # Files that are the kernel's own text on a proc mount (stat,
+        # meminfo, loadavg ...: no FIFO, FUSE daemon or network behind them,
+        # checked file by file) are read here, meanwhile, and a collection of
+        # them alone costs no thread hand-off (15 % of a scrape's
+        # instructions on this machine's /proc, docs/BENCHMARKS.md).
+        # Anything else (a copy, lxcfs's FUSE files, sysfs, statvfs) runs on
+        # the workers under its deadline.
         finished = {}
         clock = time.perf_counter_ns
         for s in inline:
@@ -298,6 +316,9 @@ class Registry:
                 finished[id(s)] = (self._collect_source(s), None, clock() - begin)
             except Exception as exc:  # noqa: BLE001 -- reported below, as a worker's would be
                 finished[id(s)] = (None, exc, clock() - begin)
+            finally:
+                with self._work:
+                    self._task_returned(s)
         if batch:
             self._wait(batch)
         out: list[Family] = []
@@ -358,8 +379,8 @@ class Registry:
         overdue = sum(1 for s in self._sources if s.running and s.started is not None
                       and time.monotonic() > s.deadline)
         if self._workers < self._worker_limit + overdue:
-            self._workers += 1
             threading.Thread(target=self._worker, name="collector", daemon=True).start()
+            self._workers += 1  # after start(): a thread that could not start is not counted
 
     def _worker(self) -> None:
         clock = time.perf_counter_ns
@@ -380,15 +401,23 @@ class Registry:
             except BaseException as exc:  # noqa: BLE001 -- reported by the collecting thread
                 outcome = (None, exc, clock() - begin)
             with self._work:
-                s.outcome, s.done, s.running = outcome, True, False
-                if s.close_fd and s.fd is not None:
-                    os.close(s.fd)
-                    s.fd = None
+                s.outcome, s.done = outcome, True
+                self._task_returned(s)
                 if not self._queue or time.monotonic() >= s.deadline or self._closed:
                     # The batch is through (or this one was awaited past its
                     # deadline): one wake-up of the collecting thread, not one
                     # per source.
                     self._done.notify_all()
+
+    def _task_returned(self, s: SourceState) -> None:
+        # Under the lock: the source may run again, and a close() that came
+        # meanwhile left its kept descriptor to it.
+        s.running = False
+        if s.close_fd and s.fd is not None:
+            os.close(s.fd)
+            s.fd = None
+        if self._closing:
+            self._done.notify_all()
 
     def _record(self, s: SourceState, outcome: tuple, now: float) -> list[Family] | None:
         families, exc, ns = outcome
@@ -482,6 +511,7 @@ class Registry:
                         break
                     self._cond.wait(remaining)
         with self._work:
+            self._closing = True
             # Sources still running get what is left of the time to return.
             while any(s.running for s in self._sources):
                 remaining = None if deadline is None else deadline - time.monotonic()

@@ -6,7 +6,7 @@ A collector is either a file collector (`source`, `relpath`, and
 opens, keeps and reads the file) or a tree collector (`source` and
 `collect(context) -> list[Family]`: it reads what it needs itself, many
 files, a directory walk, statvfs).  A tree collector that reads nothing but
-files under the procfs root sets `procfs_only = True`: on a real proc mount
+files under one part of the procfs root names it, `procfs_only = "pressure"`: on a real proc mount
 those are the kernel's own text and never block, so the registry reads them
 in the collecting thread instead of handing them to a worker.  Either may raise NoData for a source
 this host does not have (no /proc/pressure before Linux 4.20, no hwmon

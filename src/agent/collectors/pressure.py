@@ -61,9 +61,10 @@ def read_file(path: str) -> bytes:
 
 class PressureCollector:
     source = "pressure"
-    # Only the kernel's own files under the procfs root (registry: read in
-    # the collecting thread on a real proc mount).
-    procfs_only = True
+    # It reads nothing but this part of the procfs root: where that is the
+    # kernel's own (a proc mount), the registry reads it in the collecting
+    # thread.
+    procfs_only = "pressure"
 
     def collect(self, context) -> list[Family]:
         directory = os.path.join(context.procfs, "pressure")
