@@ -217,11 +217,17 @@ def agent_command() -> list[str]:
     return [sys.executable, "-m", "agent"]
 
 
+# The agent with the collectors that read what node_exporter reads above
+# (its cpu and stat collectors are the agent's stat).
+AGENT_FLAGS = ["--collector.disable-defaults", "--collector.stat", "--collector.meminfo",
+               "--collector.diskstats", "--collector.netdev", "--collector.loadavg", "--collector.uptime"]
+
+
 def start_agent(tree: Path, backend: str, *extra: str) -> Target:
     port = free_port()
     exe = agent_command()
     return Target("agent", [*exe, "--procfs", str(tree), "--listen", f"127.0.0.1:{port}",
-                            "--backend", backend, "--log-level", "warning", *extra], port)
+                            "--backend", backend, "--log-level", "warning", *AGENT_FLAGS, *extra], port)
 
 
 def start_node_exporter(tree: Path) -> Target | None:

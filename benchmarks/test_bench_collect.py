@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agent.cli import build_registry
-from agent.collectors import TABLE, Context, build
+from agent.collectors import NoData, TABLE, Context, build
 from agent.config import Config
 from agent.cpu import CpuWindow
 from backends import load_backend
@@ -77,5 +77,9 @@ def test_collector(benchmark, backend_name, tree, name):
             return collector.collect(Context(str(tree), config.sysfs, config.rootfs, backend,
                                              time.monotonic() + 5.0))
 
+    try:
+        collect()
+    except NoData as exc:  # this tree has no such source (no hwmon chip on a VM's /sys ...)
+        pytest.skip(f"{name} on {tree}: {exc}")
     describe(benchmark, backend_name, tree, layer="collector", source=name)
-    assert benchmark(collect)
+    assert benchmark(collect) is not None
