@@ -16,6 +16,7 @@ import sys
 
 from agent import __version__
 from agent import collectors as collector_table
+from agent.collectors.base import boolean as _boolean
 from agent.collectors.diskstats import DEFAULT_EXCLUDE as DEFAULT_DISK_EXCLUDE
 from agent.records import record
 from agent.regular_files import read_regular
@@ -31,8 +32,6 @@ FORMATS = ("prometheus", "openmetrics")
 BACKENDS = ("auto", "c", "python")
 TLS_CLIENT_AUTH = ("require", "verify-if-given")
 TLS_VERSIONS = ("1.2", "1.3")
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
 
 
 class ConfigError(Exception):
@@ -148,14 +147,6 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
         return int(text)
     return check
 
-
-def _boolean(value: str) -> bool:
-    v = value.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _allow(value: str) -> str:
