@@ -33,6 +33,12 @@ RELEASE_MIN_BYTES = 1 << 20
 RELEASE_FACTOR = 4
 
 
+# Reads after a shrink at which the heap is trimmed: the oversized scrape's
+# objects are freed by the collection after the shrink at the latest, but a
+# worker thread may read before the collecting thread has dropped them.
+TRIM_READS = 3
+
+
 class ShrinkWatch:
     """Notices when a source's file is back to normal after an oversized
     read, so that the memory the oversized read took goes back to the
@@ -49,18 +55,18 @@ class ShrinkWatch:
     def __init__(self, trim: Callable[[], object]):
         self._trim = trim
         self._peak = 0
-        self._trim_next = False
+        self._trim_next = 0
 
     def observe(self, length: int) -> bool:
         if self._trim_next:
-            self._trim_next = False
+            self._trim_next -= 1
             self._trim()
         if length >= self._peak:
             self._peak = length
             return False
         if self._peak >= RELEASE_MIN_BYTES and length * RELEASE_FACTOR <= self._peak:
             self._peak = length
-            self._trim_next = True
+            self._trim_next = TRIM_READS
             return True
         return False
 
