@@ -379,16 +379,36 @@ MALLOC_ARENA_MAX = 1
 
 def trim_malloc() -> bool:
     """Give the heap's free memory back to the kernel; False where it cannot
-    be (not glibc, or the extension is unavailable)."""
-    if not AVAILABLE:
+    be (not glibc).  Without the extension, glibc's malloc_trim through
+    ctypes: an install that could not compile still gets its memory back
+    after an oversized file (ctypes is imported only then, ~1 MiB)."""
+    if AVAILABLE:
+        return lib.agent_trim_malloc(0) == lib.AGENT_OK
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: no malloc_trim
         return False
-    return lib.agent_trim_malloc(0) == lib.AGENT_OK
+    return True
+
+
+# glibc's <malloc.h> parameters, for mallopt through ctypes.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
 def tune_malloc() -> bool:
     """Tune glibc's malloc for the scrape loop; False where it cannot be
-    (not glibc, or the extension is unavailable)."""
-    if not AVAILABLE:
+    (not glibc).  Without the extension, the same mallopt calls through
+    ctypes: with one arena per collecting thread, an oversized file's
+    memory would stay behind in the workers' arenas."""
+    if AVAILABLE:
+        return lib.agent_tune_malloc(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD,
+                                      MALLOC_ARENA_MAX) == lib.AGENT_OK
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        return all(libc.mallopt(param, value) == 1 for param, value in (
+            (_M_ARENA_MAX, MALLOC_ARENA_MAX), (_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD),
+            (_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)))
+    except (OSError, AttributeError):  # not glibc: no mallopt
         return False
-    return lib.agent_tune_malloc(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD,
-                                  MALLOC_ARENA_MAX) == lib.AGENT_OK
