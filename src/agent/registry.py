@@ -57,7 +57,8 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 class SourceState:
     __slots__ = ("collector", "labels", "path", "loader", "fd", "ok", "error", "duration", "last_success",
-                 "no_data", "timeout", "running", "started", "deadline", "done", "outcome", "close_fd", "inline")
+                 "no_data", "timeout", "running", "started", "deadline", "done", "outcome", "close_fd", "inline",
+                 "submitted")
 
     def __init__(self, collector, path: str | None, loader: Callable[[int], bytes] | None,
                  timeout: float = DEFAULT_TIMEOUT):
@@ -80,6 +81,7 @@ class SourceState:
         self.started: float | None = None  # monotonic, when a worker took it
         self.deadline = 0.0
         self.done = False
+        self.submitted = False  # by the collection in progress (not one still running from before)
         self.outcome: tuple = ()  # (families, None, ns) or (None, exception, ns)
         self.close_fd = False  # the registry closed while this task ran: it closes its fd
         # Read in the collecting thread: the kernel's own text, on a proc
@@ -185,7 +187,11 @@ class Registry:
         self._build_info = Family(BUILD_INFO, [((__version__, backend_name), 1)])
         # _cond: collections (one at a time, shared by concurrent scrapes);
         # _work: the workers' queue and every SourceState's task fields.
-        self._cond = threading.Condition()
+        # Plain locks, taken directly where nobody waits: a Condition's
+        # `with` is a Python-level call, ten of them a collection.
+        self._collection_lock = threading.Lock()
+        self._cond = threading.Condition(self._collection_lock)
+        self._waiting = 0  # scrapes waiting on _cond for a collection to end
         self._collecting = False
         self._collecting_only: frozenset | None = None
         self._generation = 0
@@ -196,8 +202,9 @@ class Registry:
         self._statm = SelfStatm()
         # One lock, two conditions: workers wait for tasks on _work, the
         # collecting thread for results on _done.
-        self._work = threading.Condition(threading.Lock())
-        self._done = threading.Condition(self._work._lock)
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._done = threading.Condition(self._lock)
         self._queue: collections.deque[SourceState] = collections.deque()
         self._workers = 0
         self._idle = 0
@@ -215,14 +222,14 @@ class Registry:
     def collecting_source(self) -> str | None:
         """The sources still running in a worker (blocked in the kernel, as
         a stop finds them), for its log line."""
-        with self._work:
+        with self._lock:
             names = [s.collector.source for s in self._sources if s.running]
         return ", ".join(names) or None
 
     def replace_collectors(self, collectors, timeouts: dict[str, float] | None = None) -> None:
         """Swap collectors (new filters), keeping loaders and state (reload)."""
         by_source = {c.source: c for c in collectors}
-        with self._cond:
+        with self._collection_lock:
             for s in self._sources:
                 s.collector = by_source.get(s.collector.source, s.collector)
                 if timeouts is not None:
@@ -241,7 +248,7 @@ class Registry:
         own limit allows (then it gets the previous result of its sources,
         or nothing)."""
         deadline = time.monotonic() + timeout if timeout is not None else None
-        with self._cond:
+        with self._collection_lock:
             while self._collecting:
                 sharing = self._collecting_only == only
                 generation = self._generation
@@ -250,7 +257,7 @@ class Registry:
                     # what has returned by then is served, the rest is late.
                     # (Another selection's collection is left alone: its
                     # result is not this scrape's.)
-                    with self._work:
+                    with self._lock:
                         if deadline - CUT_MARGIN < self._cut_at:
                             self._cut_at = deadline - CUT_MARGIN
                             self._done.notify_all()
@@ -259,7 +266,11 @@ class Registry:
                     remaining = None if deadline is None else deadline + CUT_GRACE - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return self._result if self._result_only == only else []
-                    self._cond.wait(remaining)
+                    self._waiting += 1
+                    try:
+                        self._cond.wait(remaining)
+                    finally:
+                        self._waiting -= 1
                 # Whatever collection ended last, if it was of these sources
                 # (not necessarily the one waited for: another may have run
                 # in between).
@@ -268,7 +279,7 @@ class Registry:
                         raise self._error
                     return self._result
             self._collecting, self._collecting_only = True, only
-            with self._work:  # before any waiter can bring it forward
+            with self._lock:  # before any waiter can bring it forward
                 self._cut_at = deadline if deadline is not None else math.inf
         result: list[Family] = []
         error: BaseException | None = None
@@ -278,11 +289,12 @@ class Registry:
             error = exc
             raise
         finally:
-            with self._cond:
+            with self._collection_lock:
                 self._result, self._result_only, self._error = result, only, error
                 self._generation += 1
                 self._collecting = False
-                self._cond.notify_all()
+                if self._waiting:
+                    self._cond.notify_all()
         return result
 
     def _collect(self, deadline: float | None, only: frozenset | None = None) -> list[Family]:
@@ -290,17 +302,19 @@ class Registry:
         start = time.monotonic()
         sources = self._sources if only is None else [s for s in self._sources if s.collector.source in only]
         batch, inline = [], []
-        with self._work:
+        with self._lock:
             for s in sources:
                 if s.running:  # still in a worker since an earlier collection
+                    s.submitted = False
                     continue
                 s.deadline = start + s.timeout if deadline is None else min(start + s.timeout, deadline)
                 # Running inline too: close() leaves its descriptor alone.
-                s.running, s.done, s.started = True, False, None
+                s.running, s.done, s.started, s.submitted = True, False, None, True
                 (inline if s.inline and self.keep_open else batch).append(s)
-            self._queue.extend(batch)
-            # Also for tasks queued earlier that no worker has taken yet.
-            self._wake_worker()
+            if batch or self._queue:
+                self._queue.extend(batch)
+                # Also for tasks queued earlier that no worker has taken yet.
+                self._wake_worker()
         # Files that are the kernel's own text on a proc mount (stat,
         # meminfo, loadavg ...: no FIFO, FUSE daemon or network behind them,
         # checked file by file) are read here, meanwhile, and a collection of
@@ -308,25 +322,28 @@ class Registry:
         # instructions on this machine's /proc, docs/BENCHMARKS.md).
         # Anything else (a copy, lxcfs's FUSE files, sysfs, statvfs) runs on
         # the workers under its deadline.
-        finished = {}
         clock = time.perf_counter_ns
-        for s in inline:
-            begin = clock()
-            try:
-                finished[id(s)] = (self._collect_source(s), None, clock() - begin)
-            except Exception as exc:  # noqa: BLE001 -- reported below, as a worker's would be
-                finished[id(s)] = (None, exc, clock() - begin)
-            finally:
-                with self._work:
-                    self._task_returned(s)
+        try:
+            for s in inline:
+                begin = clock()
+                try:
+                    s.outcome = (self._collect_source(s), None, clock() - begin)
+                except Exception as exc:  # noqa: BLE001 -- reported below, as a worker's would be
+                    s.outcome = (None, exc, clock() - begin)
+        finally:
+            # One hand-back for them all: they ran in this thread, and no
+            # worker or collection waits on one of them meanwhile.
+            with self._lock:
+                self._tasks_returned(inline)
         if batch:
             self._wait(batch)
+            with self._lock:  # what the workers have handed back, as of now
+                finished = [s.outcome if s.submitted and s.done else None for s in sources]
+        else:
+            finished = [s.outcome if s.submitted else None for s in sources]
         out: list[Family] = []
         durations, successes = [], []
-        with self._work:
-            finished.update((id(s), s.outcome) for s in batch if s.done)
-        for s in sources:
-            outcome = finished.get(id(s))
+        for s, outcome in zip(sources, finished):
             if outcome is not None:
                 families = self._record(s, outcome, now)
                 if families:
@@ -346,7 +363,7 @@ class Registry:
     def _wait(self, batch: list[SourceState]) -> None:
         """Until every source of the batch has returned or passed its deadline."""
         pending = list(batch)
-        with self._work:
+        with self._lock:
             while True:
                 pending = [s for s in pending if not s.done]
                 now = time.monotonic()
@@ -385,7 +402,7 @@ class Registry:
     def _worker(self) -> None:
         clock = time.perf_counter_ns
         while True:
-            with self._work:
+            with self._lock:
                 while not self._queue and not self._closed:
                     self._idle += 1
                     self._work.wait()
@@ -400,22 +417,23 @@ class Registry:
                 outcome = (self._collect_source(s), None, clock() - begin)
             except BaseException as exc:  # noqa: BLE001 -- reported by the collecting thread
                 outcome = (None, exc, clock() - begin)
-            with self._work:
-                s.outcome, s.done = outcome, True
-                self._task_returned(s)
+            with self._lock:
+                s.outcome = outcome
+                self._tasks_returned((s,))
                 if not self._queue or time.monotonic() >= s.deadline or self._closed:
                     # The batch is through (or this one was awaited past its
                     # deadline): one wake-up of the collecting thread, not one
                     # per source.
                     self._done.notify_all()
 
-    def _task_returned(self, s: SourceState) -> None:
-        # Under the lock: the source may run again, and a close() that came
-        # meanwhile left its kept descriptor to it.
-        s.running = False
-        if s.close_fd and s.fd is not None:
-            os.close(s.fd)
-            s.fd = None
+    def _tasks_returned(self, sources) -> None:
+        # Under the lock: the sources may run again, and a close() that came
+        # meanwhile left their kept descriptors to them.
+        for s in sources:
+            s.running, s.done = False, True
+            if s.close_fd and s.fd is not None:
+                os.close(s.fd)
+                s.fd = None
         if self._closing:
             self._done.notify_all()
 
@@ -454,7 +472,7 @@ class Registry:
         """A source that did not return in time: awaited in this collection
         until its deadline, or still running since an earlier one (its
         error stays as it was first said, and is logged once)."""
-        with self._work:
+        with self._lock:
             began = s.started
         s.duration = 0.0 if began is None else max(0.0, time.monotonic() - max(began, start))
         if awaited or s.ok is not False:
@@ -501,7 +519,7 @@ class Registry:
         running (blocked in the kernel) closes its own file when it
         returns, if ever.  False when one is still running."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._collection_lock:
             self.keep_open = False
             if self._collecting:
                 generation = self._generation
@@ -510,7 +528,7 @@ class Registry:
                     if remaining is not None and remaining <= 0:
                         break
                     self._cond.wait(remaining)
-        with self._work:
+        with self._lock:
             self._closing = True
             # Sources still running get what is left of the time to return.
             while any(s.running for s in self._sources):
