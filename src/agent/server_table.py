@@ -175,6 +175,11 @@ class ConnectionTable:
                 return False
             conn.state = LINGERING if lingering else WAITING
             conn.since = now
+            # Idle from now, not from when its thread next looks at its
+            # buffer (read_request corrects it if bytes of a request are
+            # there): on a busy host that can come after an eviction, which
+            # would then take this connection for one in the middle of a head.
+            conn.idle = not pipelined
             conn.stalled_since = None
             if not pipelined:
                 conn.pipelining_since = None
