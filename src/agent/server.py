@@ -700,7 +700,10 @@ class Server:
 
 
 def _keep_alive(request: Request) -> bool:
-    tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
+    field = request.headers.get("connection")
+    if field is None:  # Prometheus sends none
+        return request.minor != 0
+    tokens = {t.strip().lower() for t in field.split(",")}
     if "close" in tokens:
         return False
     return request.minor != 0 or "keep-alive" in tokens
