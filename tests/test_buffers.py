@@ -90,12 +90,19 @@ def test_rss_returns_after_an_oversized_stat(backend_name, tmp_path):
         f"{after / MIB:.1f} MiB once it was normal again")
 
 
-def test_rss_returns_after_an_oversized_file(backend_name, tmp_path, oversized_netdev):
+# CPython's small-object allocator, or the C library's (PYTHONMALLOC=malloc,
+# the setting docs/BENCHMARKS.md gives for hosts whose interfaces come and go
+# by the tens of thousands): freed pages then go back at the trim after the
+# shrink, and the 2 MiB bound holds.
+@pytest.mark.parametrize("allocator", ["pymalloc", "malloc"])
+def test_rss_returns_after_an_oversized_file(backend_name, tmp_path, oversized_netdev, allocator):
     tree = tmp_path / "procfs"
     shutil.copytree(PROCFS_TREES / "linux-5.15-ubuntu22", tree)
     netdev = tree / "net" / "dev"
     normal = netdev.read_bytes()
-    with AgentProcess("--procfs", str(tree), "--backend", backend_name) as agent:
+    bound = INTERFACES_TOLERANCE_BYTES if allocator == "pymalloc" else TOLERANCE_BYTES
+    with AgentProcess("--procfs", str(tree), "--backend", backend_name,
+                      env={"PYTHONMALLOC": allocator}) as agent:
         for _ in range(5):  # the working set of a normal scrape, settled
             agent.metrics_text()
         before = vm_rss_bytes(agent.proc.pid)
@@ -111,6 +118,6 @@ def test_rss_returns_after_an_oversized_file(backend_name, tmp_path, oversized_n
             body = agent.metrics_text()
         assert body.count("node_network_receive_bytes_total{") == normal.count(b":")
         after = vm_rss_bytes(agent.proc.pid)
-    assert after - before <= INTERFACES_TOLERANCE_BYTES, (
+    assert after - before <= bound, (
         f"RSS {before / MIB:.1f} MiB before, {peak / MIB:.1f} MiB with the oversized file, "
         f"{after / MIB:.1f} MiB once it was normal again")
