@@ -1,5 +1,6 @@
 """Push mode: every interval, collect once and send the points to InfluxDB,
-Graphite or StatsD receivers, for hosts that no Prometheus scrapes.
+Graphite, StatsD or OTLP/HTTP receivers, for hosts that no Prometheus
+scrapes.
 
     targets = [parse_push_url(u) for u in urls]        # PushError: bad URL
     pusher = Pusher(targets, interval, registry.collect, hostname, log)
@@ -28,7 +29,7 @@ import threading
 import time
 import urllib.parse
 
-from agent import metrics, push_formats
+from agent import metrics, otlp, push_formats
 from agent.metrics import Family
 from agent.records import record
 
@@ -43,14 +44,22 @@ PUSH_DROPPED = metrics.counter(
 PUSH_ERRORS = metrics.counter("agent_push_errors", "Failed attempts to send to the push target.", ("target",))
 PUSH_QUEUE = metrics.gauge("agent_push_queue_length", "Points waiting to be sent to the push target.", ("target",))
 
-DEFAULT_PORTS = {"influx": 8086, "influx+udp": 8089, "graphite": 2003, "statsd": 8125}
-FORMATS = {"graphite": ("tagged", "path"), "statsd": ("dogstatsd", "path")}
+DEFAULT_PORTS = {"influx": 8086, "influx+udp": 8089, "graphite": 2003, "statsd": 8125, "otlp": 4318}
+# The `format` option's values, the default first (OTLP's is `encoding`).
+FORMATS = {"graphite": ("tagged", "path"), "statsd": ("dogstatsd", "path"), "otlp": otlp.ENCODINGS}
+FORMAT_OPTION = {"graphite": "format", "statsd": "format", "otlp": "encoding"}
 OPTIONS = {
     "influx": ("timeout", "db", "rp"),
     "influx+udp": ("timeout",),
     "graphite": ("timeout", "format", "prefix"),
     "statsd": ("timeout", "format", "prefix"),
+    "otlp": ("timeout", "encoding"),
 }
+DEFAULT_PATHS = {"influx": "/write", "otlp": "/v1/metrics"}
+# OTLP/HTTP: the statuses a client retries (with Retry-After when given);
+# any other failure status drops the batch.
+OTLP_RETRY_STATUSES = (429, 502, 503, 504)
+RETRY_AFTER_MAX = 300.0
 DEFAULT_TIMEOUT = 5.0
 # Entries per HTTP request or TCP write; a UDP datagram's payload, small
 # enough for one unfragmented Ethernet frame.
@@ -65,11 +74,11 @@ class PushError(ValueError):
 
 @record
 class PushTarget:
-    scheme: str  # influx, influx+udp, graphite, statsd
+    scheme: str  # influx, influx+udp, graphite, statsd, otlp
     host: str
     port: int
-    path: str = ""  # influx: the write path and query, e.g. /write?db=agent
-    format: str = ""  # graphite: tagged|path; statsd: dogstatsd|path
+    path: str = ""  # influx: the write path and query, e.g. /write?db=agent; otlp: /v1/metrics
+    format: str = ""  # graphite: tagged|path; statsd: dogstatsd|path; otlp: protobuf|json
     prefix: str = ""
     timeout: float = DEFAULT_TIMEOUT
 
@@ -78,11 +87,13 @@ class PushTarget:
         """The `target` label: the URL without the timeout."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         text = f"{self.scheme}://{host}:{self.port}"
+        if self.scheme in DEFAULT_PATHS and self.path != DEFAULT_PATHS[self.scheme]:
+            text += self.path
         if self.scheme == "influx":
-            return text + (self.path if self.path != "/write" else "")
+            return text
         options = []
         if self.scheme in FORMATS and self.format != FORMATS[self.scheme][0]:
-            options.append(("format", self.format))
+            options.append((FORMAT_OPTION[self.scheme], self.format))
         if self.prefix:
             options.append(("prefix", self.prefix))
         return text + ("?" + urllib.parse.urlencode(options) if options else "")
@@ -94,8 +105,10 @@ class PushTarget:
 def parse_push_url(url: str) -> PushTarget:
     """influx://host[:port][/path][?db=&rp=&timeout=] (HTTP POST, /write by
     default), influx+udp://host[:port], graphite://host[:port][?format=tagged|path&prefix=],
-    statsd://host[:port][?format=dogstatsd|path&prefix=]; any of them
-    ?timeout=SECONDS.  IPv6 hosts in brackets."""
+    statsd://host[:port][?format=dogstatsd|path&prefix=],
+    otlp://host[:port][/path][?encoding=protobuf|json] (OTLP/HTTP, port 4318
+    and /v1/metrics by default); any of them ?timeout=SECONDS.  IPv6 hosts
+    in brackets."""
 
     def bad(reason: str) -> PushError:
         return PushError(f"--push {url!r}: {reason}")
@@ -107,7 +120,7 @@ def parse_push_url(url: str) -> PushTarget:
         raise bad(str(exc)) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise bad(f"unknown scheme {parts.scheme!r} (use influx, influx+udp, graphite or statsd)")
+        raise bad(f"unknown scheme {parts.scheme!r} (use influx, influx+udp, graphite, statsd or otlp)")
     if parts.username is not None or parts.password is not None:
         raise bad("credentials in the URL are not supported")
     host = parts.hostname
@@ -117,7 +130,7 @@ def parse_push_url(url: str) -> PushTarget:
         raise bad("port 0")
     if parts.fragment:
         raise bad("a fragment (#...) means nothing here")
-    if parts.path not in ("", "/") and scheme != "influx":
+    if parts.path not in ("", "/") and scheme not in DEFAULT_PATHS:
         raise bad(f"a path means nothing for {scheme}")
     try:
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
@@ -140,9 +153,10 @@ def parse_push_url(url: str) -> PushTarget:
             raise bad("timeout must be more than 0 and at most 300 seconds")
     fmt = prefix = path = ""
     if scheme in FORMATS:
-        fmt = options.pop("format", FORMATS[scheme][0])
+        option = FORMAT_OPTION[scheme]
+        fmt = options.pop(option, FORMATS[scheme][0])
         if fmt not in FORMATS[scheme]:
-            raise bad(f"format must be {' or '.join(FORMATS[scheme])}")
+            raise bad(f"{option} must be {' or '.join(FORMATS[scheme])}")
         prefix = options.pop("prefix", "")
         if prefix != push_formats.sanitise_prefix(prefix):
             raise bad("prefix: dot-separated parts of letters, digits, _ and -")
@@ -150,8 +164,10 @@ def parse_push_url(url: str) -> PushTarget:
         query_out = [(k, options[k]) for k in ("db", "rp") if k in options]
         if any(v == "" for _, v in query_out):
             raise bad("db and rp must not be empty")
-        path = (parts.path if parts.path not in ("", "/") else "/write")
+        path = (parts.path if parts.path not in ("", "/") else DEFAULT_PATHS[scheme])
         path += "?" + urllib.parse.urlencode(query_out) if query_out else ""
+    elif scheme == "otlp":
+        path = parts.path if parts.path not in ("", "/") else DEFAULT_PATHS[scheme]
     return PushTarget(scheme, host, port or DEFAULT_PORTS[scheme], path, fmt, prefix, timeout)
 
 
@@ -164,10 +180,11 @@ class SendFailed(Exception):
     `refused` were refused for good (dropped, never retried), and the rest
     are kept and retried after a backoff if nothing was refused."""
 
-    def __init__(self, reason: str, delivered: int = 0, refused: int = 0):
+    def __init__(self, reason: str, delivered: int = 0, refused: int = 0, retry_after: float = 0.0):
         super().__init__(reason)
         self.delivered = delivered
         self.refused = refused
+        self.retry_after = retry_after  # the receiver's Retry-After, in seconds (0: none)
 
 
 def _reason(exc: BaseException) -> str:
@@ -223,6 +240,78 @@ class InfluxHTTP:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+class OtlpHTTP:
+    """OTLP/HTTP export (POST of an ExportMetricsServiceRequest, gzipped) on
+    a kept-alive connection, retried once on a new one when a reused one
+    was closed while idle.  As the OTLP specification says: 429, 502, 503
+    and 504 and failures to connect or send are retried (after the
+    receiver's Retry-After if it gave one); any other status drops the
+    batch, which the receiver would refuse again."""
+
+    def __init__(self, target: PushTarget, hostname: str):
+        import http.client  # only with an HTTP target (docs/PUSH.md, footprint)
+        from agent import __version__
+        self.http = http.client
+        self.target = target
+        self.conn = None
+        self.resource = [("host.name", hostname), ("service.name", "monitoring-agent"),
+                         ("service.version", __version__)]
+        self.scope = ("monitoring-agent", __version__)
+        self.headers = {"Content-Type": otlp.CONTENT_TYPES[target.format], "Content-Encoding": "gzip"}
+
+    def send(self, entries: list) -> None:
+        import zlib
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip member
+        payload = otlp.request(entries, self.resource, self.scope, self.target.format)
+        body = compressor.compress(payload) + compressor.flush()
+        for attempt in (0, 1):
+            reused = self.conn is not None
+            if self.conn is None:
+                self.conn = self.http.HTTPConnection(self.target.host, self.target.port,
+                                                       timeout=self.target.timeout)
+            try:
+                self.conn.request("POST", self.target.path, body, self.headers)
+                resp = self.conn.getresponse()
+                detail = resp.read(512)
+                complete = resp.isclosed()
+            except (OSError, self.http.HTTPException) as exc:
+                self.close()
+                if reused and attempt == 0 and isinstance(
+                        exc, (self.http.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
+                    continue
+                raise SendFailed(_reason(exc)) from None
+            if not complete or resp.will_close:
+                self.close()
+            if 200 <= resp.status < 300:
+                return
+            self.close()
+            message = f"HTTP {resp.status} {resp.reason}: {detail.decode('utf-8', 'replace').strip()[:200]}"
+            if resp.status in OTLP_RETRY_STATUSES:
+                raise SendFailed(message, retry_after=retry_after_seconds(resp.getheader("Retry-After")))
+            raise SendFailed(message, refused=len(entries))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float:
+    """An HTTP Retry-After (delay-seconds or an HTTP date) in seconds from
+    now, at most RETRY_AFTER_MAX; 0 without a usable one."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), RETRY_AFTER_MAX)
+    from email.utils import parsedate_to_datetime  # only for a receiver that sends a date
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0.0
+    return min(max(0.0, when - (time.time() if now is None else now)), RETRY_AFTER_MAX)
 
 
 class GraphiteTCP:
@@ -321,9 +410,11 @@ def packed(entries: list[bytes], limit: int):
         yield len(chunk), b"".join(chunk)
 
 
-def make_transport(target: PushTarget):
+def make_transport(target: PushTarget, hostname: str):
     if target.scheme == "influx":
         return InfluxHTTP(target)
+    if target.scheme == "otlp":
+        return OtlpHTTP(target, hostname)
     if target.scheme == "graphite":
         return GraphiteTCP(target)
     return UDP(target)
@@ -334,6 +425,9 @@ def encoder_for(target: PushTarget) -> Callable[[list, str, int], list[bytes]]:
     encoders share one encoding per collection."""
     if target.scheme in ("influx", "influx+udp"):
         return push_formats.influx_lines
+    if target.scheme == "otlp":
+        encoding = target.format
+        return lambda families, host, ts_ns: push_formats.otlp_entries(families, ts_ns, encoding)
     prefix = target.prefix
     if target.scheme == "graphite":
         fn = push_formats.graphite_tagged if target.format == "tagged" else push_formats.graphite_path
@@ -355,11 +449,11 @@ class TargetState:
     """One target's buffer, counters and backoff.  `lock` guards the buffer
     and counters only; no I/O ever happens under it."""
 
-    def __init__(self, target: PushTarget, limit: int):
+    def __init__(self, target: PushTarget, limit: int, hostname: str = ""):
         self.target = target
         self.name = target.name
         self.limit = max(1, limit)
-        self.transport = make_transport(target)
+        self.transport = make_transport(target, hostname)
         self.encode = encoder_for(target)
         self.key = encoder_key(target)
         self.lock = threading.Lock()
@@ -433,7 +527,7 @@ class Pusher:
         self.hostname = hostname
         self.log = log
         self.buffer_limit = buffer_limit
-        self.states = [TargetState(t, buffer_limit) for t in targets]
+        self.states = [TargetState(t, buffer_limit, hostname) for t in targets]
         # The first retry comes after about this long, doubling to the cap,
         # each delay jittered to 50-100 % so a fleet does not retry in step.
         self.backoff_initial = min(1.0, self.interval)
@@ -571,7 +665,8 @@ class Pusher:
                 st.dropped_before_failing = st.dropped - exc.refused
             if not exc.refused:
                 st.backoff = self.backoff_initial if st.backoff == 0 else min(st.backoff * 2, self.backoff_max)
-                st.next_try = time.monotonic() + st.backoff * random.uniform(0.5, 1.0)
+                delay = max(st.backoff * random.uniform(0.5, 1.0), exc.retry_after)
+                st.next_try = time.monotonic() + delay
         if first:
             what = f"{exc.refused} points refused, dropped" if exc.refused else "retrying with backoff"
             self.log.error("push to %s failing: %s (%s)", st.name, exc, what)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 
+from agent import otlp
 from agent.metrics import COUNTER, RawFamily
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
@@ -33,8 +34,9 @@ INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
 
 
-def _points(families: Iterable, host: str) -> Iterator[tuple[str, str, bool, list[tuple[str, str]], object]]:
-    """(family name, sample name, is counter, sorted tags, value) per point."""
+def _points(families: Iterable, host: str | None) -> Iterator[tuple[str, str, bool, list[tuple[str, str]], object]]:
+    """(family name, sample name, is counter, sorted tags, value) per point;
+    no `host` tag where `host` is None (OTLP: a resource attribute)."""
     for family in families:
         desc = family.desc
         is_counter = desc.type == COUNTER
@@ -48,7 +50,7 @@ def _points(families: Iterable, host: str) -> Iterator[tuple[str, str, bool, lis
             if isinstance(value, float) and not math.isfinite(value):
                 continue
             tags = [(k, v) for k, v in zip(label_names, label_values) if v != ""]
-            if not own_host:
+            if host is not None and not own_host:
                 tags.append(("host", host))
             tags.sort()
             yield desc.name, sample_name, is_counter, tags, value
@@ -62,7 +64,7 @@ def _raw_points(family: RawFamily, is_counter: bool, host: str):
         if isinstance(value, float) and not math.isfinite(value):
             continue
         tags = [(k, v) for k, v in pairs if v != ""]
-        if not any(k == "host" for k, _ in pairs):
+        if host is not None and not any(k == "host" for k, _ in pairs):
             tags.append(("host", host))
         tags.sort()
         name = sample_name.removesuffix("_total") if is_counter else sample_name
@@ -226,3 +228,20 @@ def statsd_dogstatsd(families: Iterable, host: str, prefix: str = "") -> list[by
 def statsd_path(families: Iterable, host: str, prefix: str = "") -> list[bytes]:
     """`<prefix>.<host>.<name>.<label values>:<value>|g` (plain StatsD, no tags)."""
     return [_statsd_gauge(path, value) for path, value in _path_points(families, host, prefix)]
+
+
+# --- OTLP ----------------------------------------------------------------
+
+def otlp_entries(families: Iterable, timestamp_ns: int, encoding: str) -> list[tuple]:
+    """(metric, encoded point) per point (agent/otlp.py): the host goes in the
+    request's resource, not in each point."""
+    make_point = otlp.point_json if encoding == "json" else otlp.point_protobuf
+    out = []
+    for family in families:
+        metrics: dict[str, otlp.Metric] = {}
+        for _name, sample, is_counter, tags, value in _points((family,), None):
+            metric = metrics.get(sample)
+            if metric is None:
+                metric = metrics[sample] = otlp.Metric(sample, family.desc.help, is_counter)
+            out.append((metric, make_point(tags, timestamp_ns, value)))
+    return out
