@@ -147,7 +147,8 @@ def test_unit_runs_the_agent_as_a_notify_service():
     ("DynamicUser", "yes"),
     ("NoNewPrivileges", "yes"),
     ("ProtectSystem", "strict"),
-    ("ProtectHome", "yes"),
+    # Read-only, not hidden: the filesystem collector statvfs'es /home and /run/user/UID.
+    ("ProtectHome", "read-only"),
     ("PrivateTmp", "yes"),
     ("PrivateDevices", "yes"),
     ("ProtectKernelTunables", "yes"),
