@@ -56,3 +56,16 @@ def test_the_sample_configuration_shows_every_key():
     shown = set(re.findall(r"^#? ?([a-z][a-z-]*) =", text, re.M))
     missing = [s.key for s in SETTINGS if s.file and s.key not in shown]
     assert not missing, f"{SAMPLE.name} does not show {missing}"
+
+
+def test_the_readme_table_is_generated_from_the_declarations():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_tables.py"), "--check"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    readme = (ROOT / "README.md").read_text()
+    table = re.search(r"<!-- agent-options:begin[^>]*-->\n(.*?)<!-- agent-options:end -->", readme, re.S)
+    assert table, "README.md has no generated table of the agent's options"
+    rows = table.group(1).splitlines()[2:]
+    for setting in SETTINGS:
+        (row,) = [r for r in rows if r.startswith((f"| `{setting.flag} ", f"| `{setting.flag}`"))]
+        assert (f"`{setting.key}`" if setting.file else "(flag only)") in row
