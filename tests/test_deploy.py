@@ -392,8 +392,8 @@ def test_agent_runs_with_the_daemonsets_arguments_and_config(tmp_path):
     config = tmp_path / "monitoring-agent.conf"
     config.write_text(cm["data"][mount["subPath"]])
     # The fixture trees where the pod has the host's.
-    here = {arg("--config"): str(config), arg("--procfs"): str(TREE), arg("--sysfs"): str(FIXTURES / "sysfs" / "desktop"),
-            arg("--rootfs"): "/"}
+    here = {arg("--config"): str(config), arg("--procfs"): str(TREE),
+            arg("--sysfs"): str(FIXTURES / "sysfs" / "desktop"), arg("--rootfs"): "/"}
     args = [here.get(a, a) for a in container()["args"]]
     cfg = load(args)
     assert cfg.net_exclude and cfg.procfs == str(TREE) and cfg.listen == arg("--listen")

@@ -311,8 +311,8 @@ SETTINGS = (
     # ~200 bytes a point: 10,000 is ~2 MiB and bridges 79 minutes of outage
     # at 30 s and 63 points a collection (docs/PUSH.md); the bound keeps a
     # typo from reserving gigabytes.
-    Setting("push_buffer_limit", _integer(1, 1_000_000), 10_000,
-            "points kept per target while its receiver is down, ~200 bytes each; the oldest go first past it", "POINTS", group=GROUP_PUSH),
+    Setting("push_buffer_limit", _integer(1, 1_000_000), 10_000, "points kept per target while its receiver is "
+            "down, ~200 bytes each; the oldest go first past it", "POINTS", group=GROUP_PUSH),
     Setting("collector_timeout", _seconds(0, 300), 5.0,
             "seconds a collector may take before a scrape leaves it out and does not start it again until "
             "it returns", "SECONDS", ("--collector.timeout",), GROUP_COLLECTORS,
