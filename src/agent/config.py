@@ -229,7 +229,8 @@ SETTINGS = (
     Setting("config", None, None, "INI file with an [agent] section", "FILE", file=False,
             default_text=f"`{DEFAULT_CONFIG}` if it exists"),
     Setting("listen", _listen, "0.0.0.0:8080", "address to serve on", "HOST:PORT",
-            doc="address to serve on; IPv6 in brackets, `[::1]:8080`"),
+            doc="address to serve on; IPv6 in brackets, `[::1]:8080`. A reload binds a new port before it "
+                "closes the old one; another address on the same port needs a restart"),
     Setting("procfs", _directory, "/proc", "procfs root; /host/proc in a container", "DIR",
             ("--procfs", "--path.procfs")),
     Setting("sysfs", _directory, "/sys", "sysfs root; /host/sys in a container", "DIR", ("--sysfs", "--path.sysfs")),
