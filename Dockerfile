@@ -4,7 +4,12 @@
 #
 #   docker build -t monitoring-agent:0.1.0 .
 #   docker run -d --network=host --pid=host -v /proc:/host/proc:ro \
+#       -v /sys:/host/sys:ro -v /:/host/root:ro,rslave \
 #       --read-only --cap-drop ALL monitoring-agent:0.1.0
+#
+# As node_exporter's documentation runs it in a container: the host's /proc,
+# /sys and / at /host/proc, /host/sys and /host/root (rslave: a mount made on
+# the host later shows inside too), and CMD pointing the agent at them.
 #
 # The build itself is not run by the tests (no container engine where they
 # run).  tests/test_deploy.py checks this file's structure and builds the
@@ -47,4 +52,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 ENTRYPOINT ["monitoring-agent"]
-CMD ["--procfs", "/host/proc"]
+CMD ["--path.procfs", "/host/proc", "--path.sysfs", "/host/sys", "--path.rootfs", "/host/root"]

@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import functools
 import multiprocessing
 import os
 import pathlib
@@ -71,20 +72,6 @@ from agentproc import AgentProcess  # noqa: E402
 TOKEN = "stress-" + "0123456789abcdef" * 2
 TREE = ROOT / "tests" / "fixtures" / "procfs" / "linux-5.15-ubuntu22"
 SYSFS_TREE = ROOT / "tests" / "fixtures" / "sysfs" / "desktop"
-SOURCES = {  # /proc source -> the prefixes of its families
-    "stat": ("node_cpu_", "node_procs_"),
-    "meminfo": ("node_memory_", "node_swap_"),
-    "diskstats": ("node_disk_",),
-    "netdev": ("node_network_",),
-    "loadavg": ("node_load",),
-    "uptime": ("node_uptime_",),
-    "hwmon": ("node_hwmon_",),
-    "filesystem": ("node_filesystem_",),
-}
-# Sources that may succeed with nothing to show (no mount table in a tree).
-MAY_BE_EMPTY = ("filesystem",)
-FILES = {"stat": "stat", "meminfo": "meminfo", "diskstats": "diskstats", "netdev": "net/dev",
-         "loadavg": "loadavg", "uptime": "uptime"}
 SAMPLE = re.compile(rb'[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? \S+\Z')
 SUCCESS = re.compile(rb'^agent_source_success\{source="(\w+)"\} ([01])$', re.M)
 STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
@@ -95,6 +82,36 @@ TRICKLE_EVERY = 0.2
 # 20 MB of landing pages, more than the kernel buffers between it and the
 # agent hold.
 READER_PIPELINE = 30000
+
+
+def expected_families(args: list[str]) -> dict[str, tuple[str, ...]]:
+    """The collectors that the agent's arguments `args` run (of
+    agent.collectors.TABLE), each with the families it serves on the
+    pristine trees: a scrape shows all of them or, where its source fails,
+    none.  A collector with nothing there (no /proc/pressure, no mount
+    table, no textfile directory) may succeed empty.  Called before the
+    faults begin."""
+    import logging
+    from agent.cli import build_registry
+    from agent.config import load
+    config = load(args)
+    registry = build_registry(config, logging.getLogger("http_stress"))
+    try:
+        return {name: tuple(f.desc.name for f in registry.collect(only=frozenset({name}))
+                            if not f.desc.name.startswith("agent_"))
+                for name in config.collectors}
+    finally:
+        registry.close()
+
+
+@functools.cache
+def source_files() -> dict[str, str]:
+    """The file under the procfs root of each collector that reads one."""
+    from agent import collectors
+    from agent.config import Config
+    from agent.cpu import CpuWindow
+    built = collectors.build([entry.name for entry in collectors.TABLE], Config(), CpuWindow(1.0))
+    return {c.source: c.relpath for c in built if hasattr(c, "relpath")}
 
 
 # --- hostile requests ---------------------------------------------------------
@@ -416,7 +433,7 @@ def fetch(port: int, path: str = "/metrics", token: str | None = TOKEN, timeout:
     return b"".join(chunks)
 
 
-def check_scrape(data: bytes) -> tuple[str | None, int, bytes]:
+def check_scrape(data: bytes, expected: dict[str, tuple[str, ...]]) -> tuple[str | None, int, bytes]:
     """(problem or None, failing sources, body)."""
     head, sep, body = data.partition(b"\r\n\r\n")
     if not sep:
@@ -440,22 +457,22 @@ def check_scrape(data: bytes) -> tuple[str | None, int, bytes]:
     if not names or not names[-1].startswith("agent_http_rejected"):
         return "the server's own families are not last", 0, b""
     success = {m.group(1).decode(): m.group(2) == b"1" for m in SUCCESS.finditer(body)}
-    if set(success) != set(SOURCES):
+    if set(success) != set(expected):
         return f"agent_source_success for {sorted(success)}", 0, b""
     for source, ok in success.items():
-        present = any(n.startswith(SOURCES[source]) for n in names)
-        if present != ok and not (ok and source in MAY_BE_EMPTY):
+        present = any(n.startswith(expected[source]) for n in names)
+        if present != ok and not (ok and not expected[source]):
             return f"{source}: success {int(ok)} but its families {'present' if present else 'absent'}", 0, b""
     return None, sum(1 for ok in success.values() if not ok), body
 
 
-def scraper(port: int, stop: threading.Event, result: Scrapes, every: float, tls=None,
+def scraper(port: int, stop: threading.Event, result: Scrapes, every: float, expected: dict, tls=None,
             source: str | None = None, token: str | None = TOKEN) -> None:
     next_at = time.monotonic()
     while not stop.is_set():
         start = time.monotonic()
         try:
-            problem, failing, body = check_scrape(fetch(port, tls=tls, source=source, token=token))
+            problem, failing, body = check_scrape(fetch(port, tls=tls, source=source, token=token), expected)
         except OSError as exc:
             problem, failing, body = f"{type(exc).__name__}: {exc}", 0, b""
         result.latencies.append(time.monotonic() - start)
@@ -469,10 +486,11 @@ def scraper(port: int, stop: threading.Event, result: Scrapes, every: float, tls
         stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def _scraper_process(port: int, stop, sender, every: float, tls, source: str | None, token: str | None) -> None:
+def _scraper_process(port: int, stop, sender, every: float, expected: dict, tls, source: str | None,
+                     token: str | None) -> None:
     result = Scrapes()
     try:
-        scraper(port, stop, result, every, tls, source, token)
+        scraper(port, stop, result, every, expected, tls, source, token)
     finally:
         sender.send(result)
         sender.close()
@@ -495,13 +513,13 @@ def faults(tree: pathlib.Path, pristine: pathlib.Path, agent: AgentProcess, conf
         if now >= next_fault:
             next_fault += fault_every
             if broken is not None:  # restore
-                rel = FILES[broken]
+                rel = source_files()[broken]
                 shutil.copy(pristine / rel, tree / (rel + ".new"))
                 os.replace(tree / (rel + ".new"), tree / rel)
                 broken = None
             else:
                 source, content = rng.choice(steps)
-                path = tree / FILES[source]
+                path = tree / source_files()[source]
                 if content is None:
                     path.unlink()
                 else:
@@ -610,9 +628,7 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
     with tempfile.TemporaryDirectory(prefix="agent-stress-") as tmp:
         tmp = pathlib.Path(tmp)
         tree = tmp / "proc"
-        for rel in FILES.values():
-            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(TREE / rel, tree / rel)
+        shutil.copytree(TREE, tree)
         tokens = tmp / "tokens"
         tokens.write_text(f"# stress\n{TOKEN}\n")
         tokens.chmod(0o600)
@@ -630,10 +646,9 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             with conf.open("a") as f:
                 f.write(f"tls-cert = {tmp / 'cert.pem'}\ntls-key = {tmp / 'key.pem'}\n")
             context = ssl.create_default_context(cafile=str(tmp / "cert.pem"))
-        # Only the /proc file sources: the faults corrupt their files, and
-        # the scrape check knows their families (SOURCES).
-        only_sources = ("--collector.disable-defaults", *(f"--collector.{name}" for name in SOURCES))
-        with AgentProcess("--config", str(conf), *only_sources, *extra_args) as agent:
+        # Each collector the agent runs, checked for all of its families or none.
+        expected = expected_families(["--config", str(conf), *extra_args])
+        with AgentProcess("--config", str(conf), *extra_args) as agent:
             pid = agent.proc.pid
             before = status_of(pid)
             peak = dict(before)
@@ -660,7 +675,7 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             scrape_stop = fork.Event()
             receiver, sender = fork.Pipe(duplex=False)
             scraping = fork.Process(target=_scraper_process, daemon=True, args=(
-                agent.port, scrape_stop, sender, scrape_every, context, scraper_source, token))
+                agent.port, scrape_stop, sender, scrape_every, expected, context, scraper_source, token))
             start = time.monotonic()
             scraping.start()
             for t in threads:
@@ -682,12 +697,12 @@ def run(seconds: float = 60, slow: int = 100, silent: int = 50, garbage: int = 5
             elapsed = time.monotonic() - start
             alive = agent.proc.poll() is None
             # Back to rest: the attackers' connections closed, the tree whole.
-            for rel in FILES.values():
+            for rel in source_files().values():
                 shutil.copy(TREE / rel, tree / rel)
             rejected, open_after, after = {}, -1, before
             deadline = time.monotonic() + 15
             while alive and time.monotonic() < deadline:
-                problem, _, body = check_scrape(fetch(agent.port, tls=context, token=token))
+                problem, _, body = check_scrape(fetch(agent.port, tls=context, token=token), expected)
                 if problem is None:
                     rejected = {m.group(1).decode(): int(m.group(2)) for m in re.finditer(
                         rb'agent_http_rejected_total\{reason="(\w+)"\} (\d+)', body)}

@@ -14,7 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from agent import collectors  # noqa: E402
+from agent import collectors, config  # noqa: E402
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def collectors_table() -> str:
@@ -31,13 +35,30 @@ def options_table() -> str:
             default = getattr(option.default, "pattern", option.default)  # a compiled regex: its text
             shown = "none" if default in (None, "") else str(default).lower() if isinstance(default, bool) \
                 else str(default)
-            cell = "none" if shown == "none" else "`" + shown.replace("|", "\\|") + "`"
+            cell = "none" if shown == "none" else _cell(f"`{shown}`")
             rows.append(f"| `--collector.{entry.name}.{option.name} {option.metavar}` | {cell} | "
-                        f"{option.help.replace('|', chr(92) + '|')} |")
+                        f"{_cell(option.help)} |")
     return "\n".join(rows) + "\n"
 
 
-TABLES = {"collectors": collectors_table, "collector-options": options_table}
+def agent_options_table() -> str:
+    rows = ["| flag | `[agent]` key | default | on SIGHUP | |", "|---|---|---|---|---|"]
+    for setting in config.SETTINGS:
+        # {a,b} as argparse shows choices, a|b here
+        metavar = setting.metavar.strip("{}").replace(",", "|") if setting.metavar.startswith("{") \
+            else setting.metavar
+        flags = ", ".join(f"`{flag}`" if setting.action == "store_true" else f"`{flag} {metavar}`"
+                          for flag in setting.all_flags)
+        key = f"`{setting.key}`" if setting.file else "(flag only)"
+        reload = "applied" if setting.reload else "at the next start"
+        bounds = f" ({setting.bounds()})" if setting.bounds() else ""
+        rows.append(f"| {_cell(flags)} | {key} | {_cell(setting.shown_default())}{bounds} | "
+                    f"{reload if setting.file else ''} | {_cell(setting.doc or setting.help)} |")
+    rows.append("| `--version` | (flag only) | | | print the version and exit |")
+    return "\n".join(rows) + "\n"
+
+
+TABLES = {"agent-options": agent_options_table, "collectors": collectors_table, "collector-options": options_table}
 
 
 def render(readme: str) -> str:

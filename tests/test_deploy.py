@@ -39,10 +39,10 @@ from pathlib import Path
 import pytest
 
 from agent import __version__
-from agent.config import Config, build_parser, load, parse_listen
+from agent.config import PATH_PARSERS, SETTINGS, Config, build_parser, load, parse_listen
 from agentproc import AgentProcess
 from backends import load_backend
-from trees import PROCFS_TREES
+from trees import FIXTURES, PROCFS_TREES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -67,6 +67,10 @@ def require(module: str, pip_name: str):
         if IN_CI:
             pytest.fail(f"{why}; CI=true requires it")
         pytest.skip(f"{why}: the deploy manifests are not validated")
+
+
+def fenced_blocks(path: Path, lang: str) -> list[str]:
+    return re.findall(r"^```%s\n(.*?)^```$" % re.escape(lang), path.read_text(), re.M | re.S)
 
 
 # -- the manifests ----------------------------------------------------------------
@@ -99,9 +103,23 @@ def container() -> dict:
     return c
 
 
-def arg(name: str) -> str:
-    args = container()["args"]
-    return args[args.index(name) + 1]
+def agent_values(args: list[str]) -> dict[str, str]:
+    """What the agent's own parser makes of `args`, by setting name."""
+    return vars(build_parser().parse_args(args))
+
+
+def arg(flag: str) -> str:
+    """The DaemonSet's value for `flag`, whichever of its spellings it uses."""
+    (setting,) = [s for s in SETTINGS if flag in s.all_flags]
+    return agent_values(container()["args"])[setting.name]
+
+
+# Where the host's own trees are, by the setting that points the agent at them.
+HOST_TREES = {"procfs": "/proc", "sysfs": "/sys", "rootfs": "/"}
+
+
+def under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def rules_job() -> str:
@@ -373,9 +391,10 @@ def test_agent_runs_with_the_daemonsets_arguments_and_config(tmp_path):
     (mount,) = [m for m in container()["volumeMounts"] if m["mountPath"] == arg("--config")]
     config = tmp_path / "monitoring-agent.conf"
     config.write_text(cm["data"][mount["subPath"]])
-    args = list(container()["args"])
-    args[args.index("--config") + 1] = str(config)
-    args[args.index("--procfs") + 1] = str(TREE)
+    # The fixture trees where the pod has the host's.
+    here = {arg("--config"): str(config), arg("--procfs"): str(TREE),
+            arg("--sysfs"): str(FIXTURES / "sysfs" / "desktop"), arg("--rootfs"): "/"}
+    args = [here.get(a, a) for a in container()["args"]]
     cfg = load(args)
     assert cfg.net_exclude and cfg.procfs == str(TREE) and cfg.listen == arg("--listen")
     r = subprocess.run([sys.executable, "-m", "agent", *args, "--once"], capture_output=True, text=True,
@@ -425,8 +444,8 @@ def test_host_access_is_what_the_agent_reads_and_read_only():
     spec, c = pod_spec(), container()
     assert spec["hostNetwork"] is True and spec["dnsPolicy"] == "ClusterFirstWithHostNet"
     host_paths = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
-    # /proc only: the agent reads nothing under /sys (docs/OPERATIONS.md).
-    assert sorted(host_paths.values()) == ["/proc"]
+    # The trees the agent reads, and nothing else of the node.
+    assert sorted(host_paths.values()) == sorted(HOST_TREES.values())
     for mount in c["volumeMounts"]:
         if mount["name"] in host_paths:
             assert mount["readOnly"] is True
@@ -434,6 +453,29 @@ def test_host_access_is_what_the_agent_reads_and_read_only():
     # hostNetwork, hostPID, hostPort, hostPath: refused under "baseline".
     labels = objects()["Namespace"]["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_every_flag_is_the_agents_and_every_path_is_a_read_only_mount_of_the_hosts():
+    """As node_exporter runs in a pod: the node's /proc, /sys and / at the
+    paths the --path.* flags name, / with HostToContainer propagation, in
+    the node's PID and network namespaces."""
+    spec, c = pod_spec(), container()
+    declared = {flag for s in SETTINGS for flag in s.all_flags}
+    given = [a.partition("=")[0] for a in c["args"] if a.startswith("--")]
+    assert given and set(given) <= declared, f"not the agent's: {set(given) - declared}"
+    values = agent_values(c["args"])
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for name, host_path in HOST_TREES.items():
+        mount = mounts[values[name]]
+        assert mount["readOnly"] is True
+        assert volumes[mount["name"]]["hostPath"]["path"] == host_path
+    assert mounts[values["rootfs"]].get("mountPropagation") == "HostToContainer"
+    assert spec["hostPID"] is True and spec["hostNetwork"] is True
+    # Any other file or directory an argument names is mounted too.
+    for setting in SETTINGS:
+        if (setting.parse in PATH_PARSERS or setting.name == "config") and setting.name in values:
+            assert any(under(values[setting.name], path) for path in mounts), setting.flag
 
 
 # -- the Dockerfile ---------------------------------------------------------------
@@ -517,12 +559,43 @@ def test_dockerfile_entrypoint_cmd_and_port():
     assert exec_form(final["ENTRYPOINT"]) == ["monitoring-agent"]
     assert re.search(r"^monitoring-agent\s*=", (ROOT / "pyproject.toml").read_text(), re.M), \
         "ENTRYPOINT names the package's console script"
-    cmd = exec_form(final["CMD"])
-    assert cmd == ["--procfs", "/host/proc"]
-    assert build_parser().parse_args(cmd).procfs == "/host/proc"
+    cmd = agent_values(exec_form(final["CMD"]))
+    assert cmd == {"procfs": "/host/proc", "sysfs": "/host/sys", "rootfs": "/host/root"}
     default_port = parse_listen(Config().listen)[1]
     assert final["EXPOSE"] == str(default_port)
     assert [p["containerPort"] for p in container()["ports"]] == [default_port]
+
+
+def docker_runs() -> list[tuple[str, list[str]]]:
+    """The `docker run` commands that the Dockerfile's header and
+    docs/OPERATIONS.md give, split as a shell would."""
+    header = "\n".join(line[1:] for line in DOCKERFILE.read_text().splitlines() if line.startswith("#"))
+    texts = [("Dockerfile", header)] + [("docs/OPERATIONS.md", block) for block in
+                                        fenced_blocks(ROOT / "docs" / "OPERATIONS.md", "sh")]
+    runs = []
+    for where, text in texts:
+        for m in re.finditer(r"docker run (?:[^\n]*\\\n)*[^\n]*", text):
+            runs.append((where, shlex.split(m.group(0).replace("\\\n", " "))))
+    return runs
+
+
+@pytest.mark.parametrize("where, argv", [pytest.param(w, a, id=f"{w}:{i}") for i, (w, a) in enumerate(docker_runs())])
+def test_docker_run_mounts_what_the_agents_path_flags_name(where, argv):
+    """As node_exporter's documentation runs it in Docker: the host's trees
+    read-only, / with rslave propagation, in the host's namespaces."""
+    (image,) = [i for i, a in enumerate(argv) if a.startswith("monitoring-agent:")]
+    docker, agent_args = argv[:image], argv[image + 1:]
+    values = agent_values(agent_args or exec_form(dict(runtime())["CMD"]))
+    volumes = {}
+    for i, a in enumerate(docker):
+        if a == "-v":
+            source, target, options = (docker[i + 1].split(":") + [""])[:3]
+            volumes[target] = (source, options.split(","))
+    for name, host_path in HOST_TREES.items():
+        assert volumes[values[name]][0] == host_path, (where, name)
+        assert "ro" in volumes[values[name]][1], (where, name)
+    assert "rslave" in volumes[values["rootfs"]][1], where
+    assert "--network=host" in docker and "--pid=host" in docker, where
 
 
 def test_dockerfile_healthcheck_uses_pythons_urllib_on_health():
@@ -699,10 +772,6 @@ def test_builder_stage_builds_a_c_wheel_from_what_it_copies(tmp_path):
 
 FLEET = ROOT / "docs" / "FLEET.md"
 EMBEDDED = ROOT / "docs" / "EMBEDDED.md"
-
-
-def fenced_blocks(path: Path, lang: str) -> list[str]:
-    return re.findall(r"^```%s\n(.*?)^```$" % re.escape(lang), path.read_text(), re.M | re.S)
 
 
 def agent_config_blocks() -> list[tuple[str, str]]:

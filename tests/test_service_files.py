@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent import __version__
-from agent.config import Config
+from agent.config import Config, build_parser
 from backends import load_backend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +147,8 @@ def test_unit_runs_the_agent_as_a_notify_service():
     ("DynamicUser", "yes"),
     ("NoNewPrivileges", "yes"),
     ("ProtectSystem", "strict"),
-    ("ProtectHome", "yes"),
+    # Read-only, not hidden: the filesystem collector statvfs'es /home and /run/user/UID.
+    ("ProtectHome", "read-only"),
     ("PrivateTmp", "yes"),
     ("PrivateDevices", "yes"),
     ("ProtectKernelTunables", "yes"),
@@ -383,7 +384,7 @@ def test_daemonset_reads_the_hosts_proc_in_its_network_namespace():
     assert spec["hostPID"] is True
     (container,) = spec["containers"]
     args = container["args"]
-    assert args[args.index("--procfs") + 1] == "/host/proc"
+    assert build_parser().parse_args(args).procfs == "/host/proc"
     (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/host/proc"]
     assert mount["readOnly"] is True
     (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]

@@ -2,6 +2,11 @@
 then command-line flags.  Every value is validated here, so a bad flag, key
 or value is one ConfigError naming it, before anything starts.  A reload
 (SIGHUP) builds a new Config the same way and swaps it in only when valid.
+
+Each of the agent's own options is declared once, in SETTINGS; its flags,
+its [agent] key, its Config field, its check, --help and the README's table
+(scripts/readme_tables.py) all come from that declaration.  The collectors'
+options are declared by the collectors (agent.collectors.TABLE).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
     from typing import Callable
 
 DEFAULT_CONFIG = "/etc/monitoring-agent.conf"
+# The PID file --daemon writes when none is configured.
+DAEMON_PIDFILE = "/run/monitoring-agent.pid"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_TARGETS = ("stderr", "syslog", "journald")
 FORMATS = ("prometheus", "openmetrics")
@@ -38,71 +45,7 @@ class ConfigError(Exception):
     """One line naming the bad flag, key or value."""
 
 
-# A named tuple, not a dataclass: dataclasses imports inspect, ~1 MiB of RSS
-# for the life of the process.
-@record
-class Config:
-    listen: str = "0.0.0.0:8080"
-    procfs: str = "/proc"
-    sysfs: str = "/sys"
-    rootfs: str = "/"
-    cpu_window: float = 1.0
-    backend: str = "auto"
-    disk_include: str = ""
-    disk_exclude: str = DEFAULT_DISK_EXCLUDE
-    net_include: str = ""
-    net_exclude: str = ""
-    log_level: str = "info"
-    log_target: str = "stderr"
-    pidfile: str = ""
-    # Access control (docs/SECURITY.md).  Secrets are never values here: a
-    # token is read from auth_token_file, a key from tls_key.
-    tls_cert: str = ""
-    tls_key: str = ""
-    tls_client_ca: str = ""
-    tls_client_auth: str = "require"
-    tls_min_version: str = "1.2"
-    auth_token_file: str = ""
-    allow: str = ""
-    health_requires_auth: bool = False
-    # HTTP limits.
-    max_connections: int = 64
-    header_timeout: float = 5.0
-    max_header_bytes: int = 8192
-    keepalive_timeout: float = 75.0
-    # Push mode (docs/PUSH.md): URLs separated by spaces, and the interval.
-    push: str = ""
-    push_interval: float = 10.0
-    push_buffer_limit: int = 10_000
-    # The collectors that run, in agent.collector_table.TABLE's order: the
-    # defaults, then [collector.NAME] sections, then --collector.NAME flags.
-    collectors: tuple = collector_table.DEFAULT_ENABLED
-    # Seconds a collector may take before a scrape leaves it out, unless its
-    # own timeout key says otherwise.
-    collector_timeout: float = 5.0
-    # Per collector, its options' values (every collector, defaults filled).
-    collector_options: dict = {entry.name: collector_table.default_options(entry) for entry in collector_table.TABLE}
-    # Flags only (not config-file keys):
-    config: str | None = None
-    once: bool = False
-    format: str = "prometheus"
-    daemon: bool = False
-
-    @property
-    def listen_address(self) -> tuple[str, int]:
-        return parse_listen(self.listen)
-
-
-FILE_KEYS = ("listen", "procfs", "sysfs", "rootfs", "cpu_window", "backend", "disk_include", "disk_exclude",
-             "net_include", "net_exclude", "log_level", "log_target", "pidfile",
-             "tls_cert", "tls_key", "tls_client_ca", "tls_client_auth", "tls_min_version",
-             "auth_token_file", "allow", "health_requires_auth",
-             "max_connections", "header_timeout", "max_header_bytes", "keepalive_timeout",
-             "push", "push_interval", "push_buffer_limit", "collector_timeout")
-FLAGS_ONLY = ("config", "once", "format", "daemon")
-# The PID file --daemon writes when none is configured.
-DAEMON_PIDFILE = "/run/monitoring-agent.pid"
-
+# -- the values' parsers: text -> value, or ValueError saying why --------------
 
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
@@ -117,16 +60,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-def _cpu_window(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and 0 < seconds <= 86400):
-        raise ValueError(f"expected seconds between 0 (exclusive) and 86400, got {value!r}")
-    return seconds
-
-
 def _seconds(low: float, high: float) -> Callable[[str], float]:
     def check(value: str) -> float:
         try:
@@ -136,6 +69,7 @@ def _seconds(low: float, high: float) -> Callable[[str], float]:
         if not (math.isfinite(seconds) and low < seconds <= high):
             raise ValueError(f"expected seconds between {low:g} (exclusive) and {high:g}, got {value!r}")
         return seconds
+    check.bounds = f"over {low:g}, at most {high:g}"
     return check
 
 
@@ -145,8 +79,8 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
         if not (text.isascii() and text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
             raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
         return int(text)
+    check.bounds = f"{low} to {high}"
     return check
-
 
 
 def _allow(value: str) -> str:
@@ -211,46 +145,204 @@ def _listen(value: str) -> str:
     return value
 
 
-def _procfs(value: str) -> str:
+def _directory(value: str) -> str:
     if not value:
         raise ValueError("expected a directory, got ''")
     return value
 
 
-VALIDATORS: dict[str, Callable[[str], object]] = {
-    "listen": _listen,
-    "procfs": _procfs,
-    "sysfs": _procfs,
-    "rootfs": _procfs,
-    "cpu_window": _cpu_window,
-    "backend": _choice(BACKENDS),
-    "disk_include": _regex,
-    "disk_exclude": _regex,
-    "net_include": _regex,
-    "net_exclude": _regex,
-    "log_level": _choice(LOG_LEVELS),
-    "log_target": _choice(LOG_TARGETS),
-    "format": _choice(FORMATS),
-    "push": _push,
-    "push_interval": _seconds(0, 86400),
-    # Points waiting per push target, ~200 bytes each: 10,000 is ~2 MiB and
-    # bridges 79 minutes of outage at 30 s and 63 points a collection
-    # (docs/PUSH.md); the bound keeps a typo from reserving gigabytes.
-    "push_buffer_limit": _integer(1, 1_000_000),
-    "collector_timeout": _seconds(0, 300),
-    "tls_cert": _path,
-    "tls_key": _path,
-    "tls_client_ca": _path,
-    "tls_client_auth": _choice(TLS_CLIENT_AUTH),
-    "tls_min_version": _choice(TLS_VERSIONS),
-    "auth_token_file": _path,
-    "allow": _allow,
-    "health_requires_auth": _boolean,
-    "max_connections": _integer(1, 4096),
-    "header_timeout": _seconds(0, 300),
-    "max_header_bytes": _integer(1024, 1 << 20),
-    "keepalive_timeout": _seconds(0, 3600),
-}
+# Values that name files: made absolute against the directory the agent was
+# started in, because --daemon changes to / and a reload reads them again.
+PATH_PARSERS = (_path, _directory)
+
+
+# -- the declarations ------------------------------------------------------------
+
+@record
+class Setting:
+    """One of the agent's own options.  `name` is the Config field; with
+    dashes it is the flag (--NAME, unless `flags` says otherwise: the first
+    is the one errors name) and the [agent] key (dashes or underscores).
+    `parse` turns a text into the value or raises ValueError with the
+    reason (None: a switch, or a text taken as given)."""
+    name: str
+    parse: Callable | None
+    default: object
+    # --help; the README's text too, unless `doc` tells more there.
+    help: str
+    metavar: str = "VALUE"
+    flags: tuple = ()
+    # The --help section: "" for the first, else one of the GROUP_ titles.
+    group: str = ""
+    # argparse's: "store" (takes a value), "store_true" (a switch) or
+    # "append" (repeatable; the values joined by spaces, as the file writes them).
+    action: str = "store"
+    # False: a flag only, no [agent] key.
+    file: bool = True
+    # False: a reload (SIGHUP) keeps the running value until the next start.
+    reload: bool = True
+    # The default as --help and the README tell it, where the value alone
+    # would mislead (`code` in backquotes: --help drops them).
+    default_text: str = ""
+    doc: str = ""
+
+    @property
+    def flag(self) -> str:
+        return self.flags[0] if self.flags else "--" + self.key
+
+    @property
+    def all_flags(self) -> tuple:
+        return self.flags or (self.flag,)
+
+    @property
+    def key(self) -> str:
+        return self.name.replace("_", "-")
+
+    def bounds(self) -> str:
+        """The values a bounded number may take, as its parser checks them."""
+        return getattr(self.parse, "bounds", "")
+
+    def shown_default(self) -> str:
+        """The default in words, with `code` in backquotes ('' for a switch)."""
+        if self.default_text or self.action == "store_true":
+            return self.default_text
+        if self.default in ("", None):
+            return "none"
+        text = str(self.default).lower() if isinstance(self.default, bool) else str(self.default)
+        return f"`{text}`"
+
+
+def _choice_setting(name: str, options: tuple[str, ...], default: str, help: str, **more) -> Setting:
+    more.setdefault("metavar", "{" + ",".join(options) + "}")
+    return Setting(name, _choice(options), default, help, **more)
+
+
+GROUP_ACCESS = "TLS, authentication and access (each also a config-file key)"
+GROUP_LIMITS = "HTTP limits (each also a config-file key)"
+GROUP_PUSH = "push mode (docs/PUSH.md; each also a config-file key)"
+GROUP_COLLECTORS = (
+    "collectors: --collector.NAME turns one on, --no-collector.NAME off (node_exporter's flags; "
+    "in the file, [collector.NAME] enabled = BOOL); --collector.NAME.timeout SECONDS gives one "
+    "its own time limit (timeout = SECONDS in its section)")
+
+SETTINGS = (
+    Setting("config", None, None, "INI file with an [agent] section", "FILE", file=False,
+            default_text=f"`{DEFAULT_CONFIG}` if it exists"),
+    Setting("listen", _listen, "0.0.0.0:8080", "address to serve on", "HOST:PORT",
+            doc="address to serve on; IPv6 in brackets, `[::1]:8080`. A reload binds a new port before it "
+                "closes the old one; another address on the same port needs a restart"),
+    Setting("procfs", _directory, "/proc", "procfs root; /host/proc in a container", "DIR",
+            ("--procfs", "--path.procfs")),
+    Setting("sysfs", _directory, "/sys", "sysfs root; /host/sys in a container", "DIR", ("--sysfs", "--path.sysfs")),
+    Setting("rootfs", _directory, "/", "the host's root, under which mount points are found; "
+            "/host/root in a container", "DIR", ("--rootfs", "--path.rootfs")),
+    Setting("cpu_window", _seconds(0, 86400), 1.0, "shortest window for CPU percentages", "SECONDS",
+            doc="CPU percentages cover the most recent window at least this long"),
+    _choice_setting("backend", BACKENDS, "auto", "parser backend",
+                    doc="`auto`: C when the extension imports, else Python with one warning; "
+                        "`AGENT_BACKEND=python` forces Python under `auto`"),
+    Setting("disk_include", _regex, "", "only disks whose name matches", "REGEX",
+            doc="only disks whose name matches (alone, it replaces the default exclusion)"),
+    Setting("disk_exclude", _regex, DEFAULT_DISK_EXCLUDE, "skip disks whose name matches", "REGEX",
+            doc="skip partitions and pseudo-devices, as node_exporter does"),
+    Setting("net_include", _regex, "", "only interfaces whose name matches", "REGEX"),
+    Setting("net_exclude", _regex, "", "skip interfaces whose name matches", "REGEX"),
+    Setting("once", None, False, "print one exposition to stdout and exit", action="store_true", file=False,
+            doc="print one exposition to stdout and exit (not with `--daemon`)"),
+    _choice_setting("format", FORMATS, "prometheus", "format for --once, and only with it", file=False),
+    _choice_setting("log_level", LOG_LEVELS, "info", "debug, info, warning or error", metavar="LEVEL"),
+    _choice_setting("log_target", LOG_TARGETS, "stderr", "where logs go",
+                    default_text="`stderr`; with `--daemon`, syslog, or journald where only it runs",
+                    doc="stderr (journald captures it under systemd), syslog (`/dev/log`, facility daemon) or "
+                        "journald's native protocol; `stderr` with `--daemon` is refused (a daemon's stderr "
+                        "is /dev/null)"),
+    Setting("daemon", None, False, "detach and run in the background", action="store_true", file=False,
+            doc="detach (double fork, setsid, chdir /, umask 022) once the configuration is valid and the "
+                "port bound"),
+    Setting("pidfile", _path, "", "write and lock a PID file", "FILE", reload=False,
+            default_text=f"none; `{DAEMON_PIDFILE}` with `--daemon`",
+            doc="PID file, written atomically and locked while the agent runs; a second instance refuses "
+                "to start, a stale file does not block"),
+    # Access control (docs/SECURITY.md).  Secrets are never values here: a
+    # token is read from auth_token_file, a key from tls_key.
+    Setting("tls_cert", _path, "", "serve HTTPS with this PEM certificate (chain)", "FILE", group=GROUP_ACCESS,
+            doc="serve HTTPS with this PEM certificate chain, leaf first (with `--tls-key`); re-read on SIGHUP"),
+    Setting("tls_key", _path, "", "the certificate's unencrypted PEM private key", "FILE", group=GROUP_ACCESS,
+            doc="the certificate's unencrypted PEM private key (with `--tls-cert`); re-read on SIGHUP"),
+    Setting("tls_client_ca", _path, "", "PEM CA bundle that client certificates must chain to (mutual TLS)",
+            "FILE", group=GROUP_ACCESS),
+    _choice_setting("tls_client_auth", TLS_CLIENT_AUTH, "require",
+                    "with --tls-client-ca: refuse clients without a valid certificate, or verify one only "
+                    "if given", group=GROUP_ACCESS),
+    _choice_setting("tls_min_version", TLS_VERSIONS, "1.2", "oldest TLS version accepted", group=GROUP_ACCESS),
+    Setting("auth_token_file", _path, "", "require 'Authorization: Bearer TOKEN', TOKEN one of the file's lines",
+            "FILE", group=GROUP_ACCESS,
+            doc="require `Authorization: Bearer TOKEN`, TOKEN one of the file's lines (blank and `#` lines "
+                "ignored); 401 otherwise. Tokens are never flags"),
+    Setting("allow", _allow, "", "only these client networks may connect", "CIDR[,CIDR...]", group=GROUP_ACCESS,
+            default_text="everyone",
+            doc="only peers in these networks (IPv4, IPv6; a bare address is one host) may connect; others "
+                "are closed without a response"),
+    Setting("health_requires_auth", _boolean, False, "whether /health needs a token too", "BOOL",
+            group=GROUP_ACCESS,
+            doc="whether `/health` needs a token too (`/metrics` and `/` always do when tokens are set)"),
+    Setting("max_connections", _integer(1, 4096), 64, "connections served at once", "N",
+            group=GROUP_LIMITS,
+            doc="connections served at once; past it one is closed for the newcomer: first one "
+                "whose client is not reading its answers (or pipelines), then an idle or slow one (the longest "
+                "waiting, of the address holding the most); 503 when all are busy answering clients that read "
+                "(docs/SECURITY.md)"),
+    Setting("header_timeout", _seconds(0, 300), 5.0, "time to send a request head, and a TLS handshake",
+            "SECONDS", group=GROUP_LIMITS,
+            doc="time for a TLS handshake, then for a request line and headers; slow or silent clients are "
+                "closed"),
+    Setting("max_header_bytes", _integer(1024, 1 << 20), 8192,
+            "largest request line and headers", "BYTES", group=GROUP_LIMITS,
+            doc="largest request line plus headers (431 past it, and past 100 header fields)"),
+    Setting("keepalive_timeout", _seconds(0, 3600), 75.0, "idle keep-alive connections are closed after this",
+            "SECONDS", group=GROUP_LIMITS),
+    # Push mode (docs/PUSH.md): URLs separated by spaces, and the interval.
+    Setting("push", _push, "", "also send every collection to influx://, influx+udp://, graphite://, "
+            "statsd:// or otlp:// HOST:PORT; repeatable (in the file: separated by commas or spaces)", "URL",
+            group=GROUP_PUSH, action="append",
+            doc="also send every collection to `influx://`, `influx+udp://`, `graphite://`, `statsd://` or "
+                "`otlp://` HOST:PORT ([docs/PUSH.md](docs/PUSH.md)); repeatable; in the file, URLs separated "
+                "by commas or spaces"),
+    Setting("push_interval", _seconds(0, 86400), 10.0, "seconds between pushes", "SECONDS", group=GROUP_PUSH),
+    # ~200 bytes a point: 10,000 is ~2 MiB and bridges 79 minutes of outage
+    # at 30 s and 63 points a collection (docs/PUSH.md); the bound keeps a
+    # typo from reserving gigabytes.
+    Setting("push_buffer_limit", _integer(1, 1_000_000), 10_000, "points kept per target while its receiver is "
+            "down, ~200 bytes each; the oldest go first past it", "POINTS", group=GROUP_PUSH),
+    Setting("collector_timeout", _seconds(0, 300), 5.0,
+            "seconds a collector may take before a scrape leaves it out and does not start it again until "
+            "it returns", "SECONDS", ("--collector.timeout",), GROUP_COLLECTORS,
+            doc="time a collector may take before a scrape leaves it out (see Collectors)"),
+)
+SETTING = {setting.name: setting for setting in SETTINGS}
+FILE_KEYS = tuple(s.name for s in SETTINGS if s.file)
+FLAGS_ONLY = tuple(s.name for s in SETTINGS if not s.file)
+PATH_KEYS = tuple(s.name for s in SETTINGS if s.parse in PATH_PARSERS)
+
+
+def _config_type() -> type:
+    """Config: a named tuple with a field per Setting (its default), and
+    the collectors that run, in agent.collectors.TABLE's order (the
+    defaults, then [collector.NAME] sections, then --collector.NAME flags),
+    with every collector's option values (defaults filled)."""
+    defaults = {s.name: s.default for s in SETTINGS}
+    defaults["collectors"] = collector_table.DEFAULT_ENABLED
+    defaults["collector_options"] = {entry.name: collector_table.default_options(entry)
+                                     for entry in collector_table.TABLE}
+    namespace = {"__module__": __name__, "__qualname__": "Config", "__doc__": _config_type.__doc__,
+                 "__annotations__": dict.fromkeys(defaults, "object"), **defaults,
+                 "listen_address": property(lambda self: parse_listen(self.listen))}
+    # A named tuple, not a dataclass: dataclasses imports inspect, ~1 MiB of
+    # RSS for the life of the process.
+    return record(type("Config", (), namespace))
+
+
+Config = _config_type()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -287,71 +379,32 @@ def _terminal_columns() -> int:
     return columns if columns > 0 else 80
 
 
+def help_text(setting: Setting) -> str:
+    """--help's line: the help, then the bounds and the default."""
+    shown = setting.shown_default().replace("`", "")
+    in_file = setting.file and setting.flag != "--" + setting.key and f"[agent] {setting.key} in the file"
+    notes = [note for note in (setting.bounds(), shown not in ("", "none") and f"default {shown}", in_file)
+             if note]
+    return setting.help + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="monitoring-agent", description="A Linux system-monitoring agent for Prometheus.",
                 argument_default=argparse.SUPPRESS, formatter_class=_HelpFormatter)
-    p.add_argument("--config", metavar="FILE",
-                   help=f"INI file with an [agent] section (default: {DEFAULT_CONFIG} when it exists)")
-    p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (default 0.0.0.0:8080)")
-    p.add_argument("--procfs", "--path.procfs", dest="procfs", metavar="DIR",
-                   help="procfs root (default /proc; /host/proc in a container)")
-    p.add_argument("--sysfs", "--path.sysfs", dest="sysfs", metavar="DIR",
-                   help="sysfs root (default /sys; /host/sys in a container)")
-    p.add_argument("--rootfs", "--path.rootfs", dest="rootfs", metavar="DIR",
-                   help="the host's root, under which mount points are found (default /; /host/root in a container)")
-    p.add_argument("--cpu-window", metavar="SECONDS", help="shortest window for CPU percentages (default 1.0)")
-    p.add_argument("--backend", metavar="{auto,c,python}", help="parser backend (default auto)")
-    p.add_argument("--disk-include", metavar="REGEX", help="only disks whose name matches")
-    p.add_argument("--disk-exclude", metavar="REGEX",
-                   help="skip disks whose name matches (default: partitions and pseudo-devices)")
-    p.add_argument("--net-include", metavar="REGEX", help="only interfaces whose name matches")
-    p.add_argument("--net-exclude", metavar="REGEX", help="skip interfaces whose name matches")
-    p.add_argument("--once", action="store_true", help="print one exposition to stdout and exit")
-    p.add_argument("--format", metavar="{prometheus,openmetrics}", help="format for --once (default prometheus)")
-    p.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error (default info)")
-    p.add_argument("--log-target", metavar="{stderr,syslog,journald}", help="where logs go (default stderr)")
-    p.add_argument("--daemon", action="store_true",
-                   help=f"detach and run in the background (PID file {DAEMON_PIDFILE} unless --pidfile)")
-    p.add_argument("--pidfile", metavar="FILE", help="write and lock a PID file (default: none in the foreground)")
-    tls = p.add_argument_group("TLS, authentication and access (each also a config-file key)")
-    tls.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (chain)")
-    tls.add_argument("--tls-key", metavar="FILE", help="the certificate's PEM private key")
-    tls.add_argument("--tls-client-ca", metavar="FILE",
-                     help="PEM CA bundle that client certificates must chain to (mutual TLS)")
-    tls.add_argument("--tls-client-auth", metavar="{require,verify-if-given}",
-                     help="with --tls-client-ca: require a client certificate (default) or verify one if given")
-    tls.add_argument("--tls-min-version", metavar="{1.2,1.3}", help="oldest TLS version accepted (default 1.2)")
-    tls.add_argument("--auth-token-file", metavar="FILE",
-                     help="require 'Authorization: Bearer TOKEN', TOKEN one of the file's lines")
-    tls.add_argument("--allow", metavar="CIDR[,CIDR...]",
-                     help="only these client networks may connect (default: any)")
-    tls.add_argument("--health-requires-auth", metavar="BOOL",
-                     help="whether /health needs a token too (default false)")
-    limits = p.add_argument_group("HTTP limits (each also a config-file key)")
-    limits.add_argument("--max-connections", metavar="N", help="connections served at once (default 64)")
-    limits.add_argument("--header-timeout", metavar="SECONDS",
-                        help="time to send a request head, and a TLS handshake (default 5)")
-    limits.add_argument("--max-header-bytes", metavar="BYTES",
-                        help="largest request line and headers (default 8192)")
-    limits.add_argument("--keepalive-timeout", metavar="SECONDS",
-                        help="idle keep-alive connections are closed after this (default 75)")
-    push = p.add_argument_group("push mode (docs/PUSH.md; each also a config-file key)")
-    push.add_argument("--push", metavar="URL", action="append",
-                      help="also send every collection to influx://, influx+udp://, graphite:// or statsd:// "
-                           "HOST:PORT (repeatable)")
-    push.add_argument("--push-interval", metavar="SECONDS", help="seconds between pushes (default 10)")
-    push.add_argument("--push-buffer-limit", metavar="POINTS",
-                      help="points kept per target while its receiver is down; the oldest go first "
-                           "past it (default 10000, ~2 MiB)")
-    group = p.add_argument_group(
-        "collectors: --collector.NAME turns one on, --no-collector.NAME off (node_exporter's flags; "
-        "in the file, [collector.NAME] enabled = BOOL); --collector.NAME.timeout SECONDS gives one "
-        "its own time limit (timeout = SECONDS in its section)")
-    group.add_argument("--collector.disable-defaults", dest="collector_disable_defaults", action="store_true",
-                       help="start from no collector: only those enabled by --collector.NAME or the file run")
-    group.add_argument("--collector.timeout", dest="collector_timeout", metavar="SECONDS",
-                       help="seconds a collector may take before a scrape leaves it out and does not start it "
-                            "again until it returns (default 5; [agent] collector-timeout in the file)")
+    groups = {"": p}
+    for setting in SETTINGS:
+        group = groups.get(setting.group)
+        if group is None:
+            group = groups[setting.group] = p.add_argument_group(setting.group)
+            if setting.group == GROUP_COLLECTORS:
+                group.add_argument("--collector.disable-defaults", dest="collector_disable_defaults",
+                                   action="store_true", help="start from no collector: only those enabled "
+                                   "by --collector.NAME or the file run")
+        how = {"action": setting.action}
+        if setting.action != "store_true":
+            how["metavar"] = setting.metavar
+        group.add_argument(*setting.all_flags, dest=setting.name, help=help_text(setting), **how)
+    group = groups[GROUP_COLLECTORS]
     for entry in collector_table.TABLE:
         default = "on" if entry.enabled_by_default else "off"
         group.add_argument(f"--collector.{entry.name}", dest=f"collector.{entry.name}", action="store_const",
@@ -367,9 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _validate(key: str, raw: str, where: str) -> object:
+def _validate(setting: Setting, raw: str, where: str) -> object:
+    if setting.parse is None:
+        return raw
     try:
-        return VALIDATORS[key](raw) if key in VALIDATORS else raw
+        return setting.parse(raw)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -479,10 +534,6 @@ def _second_line_of(text: str, name: str) -> int:
     raise AssertionError(f"{name} is not given twice")
 
 
-def _flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
 def _require(values: dict[str, object], where: dict[str, str], needed: str, by: str, why: str = "") -> None:
     """`needed` must be set when `by` is, said in the words the user wrote
     `by` in: flags as flags, a file's keys as keys of that file."""
@@ -490,7 +541,7 @@ def _require(values: dict[str, object], where: dict[str, str], needed: str, by: 
         return
     origin = where[by]
     if origin.startswith("--"):
-        raise ConfigError(f"{_flag(needed)}: required with {origin}{why}")
+        raise ConfigError(f"{SETTING[needed].flag}: required with {origin}{why}")
     file_part = origin.rsplit(": ", 1)[0]
     raise ConfigError(f"{file_part}: {needed}: required with {by}{why}")
 
@@ -516,11 +567,6 @@ def _check_combinations(values: dict[str, object], where: dict[str, str]) -> Non
                               "use syslog or journald (the default with --daemon is whichever runs)")
 
 
-# Values that name files: made absolute against the directory the agent was
-# started in, because --daemon changes to / and a reload reads them again.
-PATH_KEYS = ("procfs", "sysfs", "rootfs", "pidfile", "tls_cert", "tls_key", "tls_client_ca", "auth_token_file")
-
-
 def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
          base_dir: str | None = None) -> Config:
     """Defaults < config file < flags.  Relative paths, in flags or in the
@@ -543,7 +589,7 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
         file_values, file_enabled, option_texts = read_file(path)
         for key, raw in file_values.items():
             where[key] = f"config file {path}: {key}"
-            values[key] = _validate(key, raw, where[key])
+            values[key] = _validate(SETTING[key], raw, where[key])
         enabled.update(file_enabled)
     for key in [k for k in args if k.startswith("collector.")]:
         enabled[key.removeprefix("collector.")] = args.pop(key)
@@ -555,10 +601,11 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
     for key, raw in args.items():
         if key == "config":
             continue
-        if key == "push":
-            raw = " ".join(raw)  # --push is repeatable
-        where[key] = _flag(key)
-        values[key] = raw if key in ("once", "daemon") else _validate(key, raw, where[key])
+        setting = SETTING[key]
+        if setting.action == "append":
+            raw = " ".join(raw)
+        where[key] = setting.flag
+        values[key] = _validate(setting, raw, where[key])
     # As node_exporter does: choosing which disks to include replaces the
     # default exclusion, unless an exclusion is also given.
     if values.get("disk_include") and "disk_exclude" not in values:
@@ -569,8 +616,7 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
     for key in PATH_KEYS:
         if values.get(key):
             values[key] = os.path.normpath(os.path.join(base_dir, values[key]))
-    known = set(Config._fields)
-    return Config(config=path, **{k: v for k, v in values.items() if k in known})
+    return Config(config=path, **values)
 
 
 def collector_timeouts(config: Config) -> dict[str, float]:

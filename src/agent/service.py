@@ -18,7 +18,7 @@ import time
 
 from agent import systemd
 from agent.cli import describe_access
-from agent.config import Config, ConfigError, collector_timeouts, load
+from agent.config import SETTINGS, Config, ConfigError, collector_timeouts, load
 from agent.cpu import CpuWindow
 from agent.logs import LogTargetError, setup_logging
 from agent.pidfile import PidFile
@@ -278,8 +278,9 @@ class Service:
                     (old.push, old.push_interval, old.push_buffer_limit):
                 self.stop_pusher()
                 self.start_pusher(new)
-            if new.pidfile != old.pidfile:
-                self.log.warning("reload: a new --pidfile takes effect only at the next start")
+            for setting in SETTINGS:
+                if not setting.reload and getattr(new, setting.name) != getattr(old, setting.name):
+                    self.log.warning("reload: a new %s takes effect only at the next start", setting.flag)
             self.config = new
             host, port = self.server.address[:2]
             self.log.info("reloaded configuration%s (serving on %s:%d; %s)",
