@@ -95,7 +95,7 @@ def test_flags_win_over_config_sections(tmp_path):
     ("[collector.stat]\ntimeout = 0\n",
      "[collector.stat] timeout: expected seconds between 0 (exclusive) and 300, got '0'"),
     ("[collector.stat]\nper_cpu = 2\n", "[collector.stat] per_cpu: expected true or false, got '2'"),
-    ("[collectors]\nstat = true\n", "unknown section [collectors] (expected [agent] or [collector.NAME])"),
+    ("[collectors]\nstat = true\n", "unknown section [collectors] (expected [agent], [collector.NAME] or [alert.NAME])"),
 ])
 def test_bad_collector_sections_are_one_line_and_exit_2(text, expected, tmp_path):
     conf = tmp_path / "agent.conf"

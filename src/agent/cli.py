@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     service = Service(argv, config, log, registry, cpu_window, server, pidfile, base_dir=start_dir)
     service.start_pusher(config)  # threads only now, after any fork
+    service.start_alerting(config)
     if ready_fd is not None:
         from agent.daemon import ready
         ready(ready_fd)

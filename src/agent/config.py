@@ -117,6 +117,17 @@ def _push(value: str) -> str:
     return " ".join(urls)
 
 
+def _alert_receivers(kind: str) -> Callable[[str], str]:
+    """Alertmanager or webhook URLs separated by commas or white space."""
+    def check(value: str) -> str:
+        urls = [u for u in re.split(r"[\s,]+", value.strip()) if u]
+        from agent.alerts import parse_receiver_url  # only with alerting configured
+        for url in urls:
+            parse_receiver_url(url, kind)
+        return " ".join(urls)
+    return check
+
+
 def _path(value: str) -> str:
     if "\0" in value:
         raise ValueError("a path cannot hold a NUL byte")
@@ -220,6 +231,8 @@ def _choice_setting(name: str, options: tuple[str, ...], default: str, help: str
 GROUP_ACCESS = "TLS, authentication and access (each also a config-file key)"
 GROUP_LIMITS = "HTTP limits (each also a config-file key)"
 GROUP_PUSH = "push mode (docs/PUSH.md; each also a config-file key)"
+GROUP_ALERTS = ("alerts without Prometheus (docs/STANDALONE_ALERTS.md; rules are [alert.NAME] sections of "
+                "the file; each also a config-file key)")
 GROUP_COLLECTORS = (
     "collectors: --collector.NAME turns one on, --no-collector.NAME off (node_exporter's flags; "
     "in the file, [collector.NAME] enabled = BOOL); --collector.NAME.timeout SECONDS gives one "
@@ -314,6 +327,18 @@ SETTINGS = (
     # typo from reserving gigabytes.
     Setting("push_buffer_limit", _integer(1, 1_000_000), 10_000, "points kept per target while its receiver is "
             "down, ~200 bytes each; the oldest go first past it", "POINTS", group=GROUP_PUSH),
+    Setting("alertmanager", _alert_receivers("alertmanager"), "",
+            "send the [alert.NAME] rules' alerts to Alertmanager's API v2 at this URL (http://HOST:9093); "
+            "repeatable", "URL", group=GROUP_ALERTS, action="append",
+            doc="send the `[alert.NAME]` rules' alerts to Alertmanager's API v2 at this URL "
+                "(`http://HOST:9093`, [docs/STANDALONE_ALERTS.md](docs/STANDALONE_ALERTS.md)); repeatable"),
+    Setting("alert_webhook", _alert_receivers("webhook"), "",
+            "POST the alerts to this URL as Alertmanager's webhook payload; repeatable", "URL",
+            group=GROUP_ALERTS, action="append"),
+    Setting("alert_interval", _seconds(0, 3600), 15.0, "seconds between evaluations of the alert rules",
+            "SECONDS", group=GROUP_ALERTS),
+    Setting("alert_resend", _seconds(0, 86400), 60.0, "seconds between re-sends of the firing alerts",
+            "SECONDS", group=GROUP_ALERTS),
     Setting("collector_timeout", _seconds(0, 300), 5.0,
             "seconds a collector may take before a scrape leaves it out and does not start it again until "
             "it returns", "SECONDS", ("--collector.timeout",), GROUP_COLLECTORS,
@@ -332,6 +357,7 @@ def _config_type() -> type:
     with every collector's option values (defaults filled)."""
     defaults = {s.name: s.default for s in SETTINGS}
     defaults["collectors"] = collector_table.DEFAULT_ENABLED
+    defaults["alert_rules"] = ()  # agent.alerts.Rule, from [alert.NAME] sections
     defaults["collector_options"] = {entry.name: collector_table.default_options(entry)
                                      for entry in collector_table.TABLE}
     namespace = {"__module__": __name__, "__qualname__": "Config", "__doc__": _config_type.__doc__,
@@ -433,10 +459,11 @@ def _validate(setting: Setting, raw: str, where: str) -> object:
 MAX_CONFIG_BYTES = 1 << 20
 
 
-def read_file(path: str) -> tuple[dict[str, str], dict[str, bool], dict]:
+def read_file(path: str) -> tuple[dict[str, str], dict[str, bool], dict, tuple]:
     """The [agent] section of an INI file, keys normalised to underscores;
     the `enabled` key of each [collector.NAME] section; and its options'
-    texts, by (collector, option), with where each was written."""
+    texts, by (collector, option), with where each was written; and the
+    alert rules of its [alert.NAME] sections."""
     cp = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
     try:
         # Never a FIFO or a device: a reload must not block (regular_files.py).
@@ -462,13 +489,17 @@ def read_file(path: str) -> tuple[dict[str, str], dict[str, bool], dict]:
         raise ConfigError(f"config file {path}: {first}") from None
     enabled: dict[str, bool] = {}
     options: dict[tuple[str, str], tuple[str, str]] = {}  # (collector, option) -> (text, where)
+    rules = []
     for section in cp.sections():
         if section == "agent":
+            continue
+        if section.startswith("alert."):
+            rules.append(_alert_rule(path, section, cp.items(section)))
             continue
         name = section.removeprefix("collector.")
         if name == section:
             raise ConfigError(f"config file {path}: unknown section [{section}] "
-                              "(expected [agent] or [collector.NAME])")
+                              "(expected [agent], [collector.NAME] or [alert.NAME])")
         if name not in collector_table.BY_NAME:
             raise ConfigError(f"config file {path}: [{section}]: unknown collector {name!r} "
                               f"(known: {', '.join(collector_table.BY_NAME)})")
@@ -483,7 +514,7 @@ def read_file(path: str) -> tuple[dict[str, str], dict[str, bool], dict]:
                                   f"(expected {', '.join(['enabled', *known.values()])})")
             options[(name, option)] = (value.strip(), f"config file {path}: [{section}] {key}")
     if not cp.has_section("agent"):
-        return {}, enabled, options
+        return {}, enabled, options, tuple(rules)
     out = {}
     for key, value in cp.items("agent"):
         name = key.replace("-", "_")
@@ -493,7 +524,16 @@ def read_file(path: str) -> tuple[dict[str, str], dict[str, bool], dict]:
             raise ConfigError(f"config file {path}: line {_second_line_of(text, name)}: "
                               f"key {name!r} given twice in [agent]")
         out[name] = value.strip()
-    return out, enabled, options
+    return out, enabled, options, tuple(rules)
+
+
+def _alert_rule(path: str, section: str, items) -> object:
+    from agent.alerts import parse_rule  # only for a file that has rules
+    texts = {key: (value.strip(), f"config file {path}: [{section}] {key}") for key, value in items}
+    try:
+        return parse_rule(section.removeprefix("alert."), texts, f"config file {path}: [{section}]")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _collector_options(texts: dict) -> dict:
@@ -586,7 +626,7 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
         enabled = {}
     option_texts: dict = {}
     if path is not None:
-        file_values, file_enabled, option_texts = read_file(path)
+        file_values, file_enabled, option_texts, values["alert_rules"] = read_file(path)
         for key, raw in file_values.items():
             where[key] = f"config file {path}: {key}"
             values[key] = _validate(SETTING[key], raw, where[key])

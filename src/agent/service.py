@@ -71,6 +71,7 @@ class Service:
         self.pidfile = pidfile
         self._thread: threading.Thread | None = None
         self.pusher = None
+        self.alerting = None
 
     # The server calls these; they follow a registry swapped by a reload.
     def scrape(self, timeout: float | None = None, collect: list[str] = (), exclude: list[str] = ()):
@@ -81,8 +82,10 @@ class Service:
         registry = self.registry
         only = select_sources(registry.names, collect, exclude) if collect or exclude else None
         families = registry.collect(timeout, only)
-        pusher = self.pusher
-        return families + pusher.families() if pusher is not None else families
+        for extra in (self.pusher, self.alerting):
+            if extra is not None:
+                families = families + extra.families()
+        return families
 
     def start_pusher(self, config: Config) -> None:
         """Push mode (docs/PUSH.md): a Pusher for config.push, or none."""
@@ -105,8 +108,38 @@ class Service:
         if pusher is not None:
             pusher.stop(timeout)
 
+    def start_alerting(self, config: Config, previous=None) -> None:
+        """The [alert.NAME] rules (docs/STANDALONE_ALERTS.md), or none; `previous`
+        hands over the alerts of the rules a reload left as they were."""
+        if not config.alert_rules:
+            self.alerting = None
+            return
+        import socket as _socket
+
+        from agent.alerts import Alerting
+        hostname = _socket.gethostname()
+        host, port = self.server.address[:2]
+        scheme = "https" if self.server.settings.tls is not None else "http"
+        alerting = Alerting(list(config.alert_rules), lambda: self.registry.collect(), hostname, self.log,
+                            config.alert_interval, config.alert_resend,
+                            tuple(config.alertmanager.split()), tuple(config.alert_webhook.split()),
+                            external_url=f"{scheme}://{hostname}:{port}")
+        alerting.adopt(previous)
+        alerting.start()
+        self.alerting = alerting
+
+    def stop_alerting(self, timeout: float = DRAIN_SECONDS):
+        alerting, self.alerting = self.alerting, None
+        if alerting is not None:
+            alerting.stop(timeout)
+        return alerting
+
     def health(self):
-        return self.registry.health()
+        health = self.registry.health()
+        alerting = self.alerting
+        if alerting is not None:
+            health["alerts"] = alerting.health()
+        return health
 
     def _start_server(self, server: Server) -> threading.Thread:
         thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
@@ -180,6 +213,7 @@ class Service:
                                    name="http-shutdown", daemon=True)
         servers.start()
         self.stop_pusher(DRAIN_SECONDS)
+        self.stop_alerting(max(0.0, deadline - time.monotonic() - DRAIN_SECONDS))
         servers.join(max(0.0, deadline - time.monotonic()))
         collected = self.registry.close(max(0.0, deadline - time.monotonic()))
         if self.pidfile is not None:
@@ -278,6 +312,9 @@ class Service:
                     (old.push, old.push_interval, old.push_buffer_limit):
                 self.stop_pusher()
                 self.start_pusher(new)
+            if any(getattr(new, k) != getattr(old, k) for k in
+                   ("alert_rules", "alertmanager", "alert_webhook", "alert_interval", "alert_resend")):
+                self.start_alerting(new, previous=self.stop_alerting())
             for setting in SETTINGS:
                 if not setting.reload and getattr(new, setting.name) != getattr(old, setting.name):
                     self.log.warning("reload: a new %s takes effect only at the next start", setting.flag)
