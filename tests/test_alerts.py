@@ -381,3 +381,21 @@ def test_the_sample_configs_example_rules_load(tmp_path):
     run = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "--once",
                           "--procfs", str(TREE)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_reload_keeps_the_alerts_of_unchanged_rules(tmp_path, hooks, cpu_tree):
+    import signal
+    tree, driver = cpu_tree
+    hook = hooks()
+    config = agent_config(tmp_path, f"alert-webhook = {hook.url}", HIGH_CPU.replace("for = 0.5s", "for = 0s"))
+    driver.set(busy=10, idle=0)
+    with AgentProcess("--config", str(config), "--procfs", str(tree), "--collector.disable-defaults",
+                      "--collector.stat") as agent:
+        assert wait_for(lambda: hook.alerts("firing", "high_cpu"), 20)
+        # A second rule added; high_cpu left as it was.
+        config.write_text(config.read_text() + "\n[alert.load]\nmetric = node_procs_running\ncondition = >= 0\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "load" in health_alerts(agent), 10)
+        assert wait_for(lambda: hook.alerts("firing", "load"), 10)
+        assert health_alerts(agent)["high_cpu"]["state"] == "firing"
+        assert len(hook.alerts("firing", "high_cpu")) == 1  # not notified again
