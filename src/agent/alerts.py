@@ -532,6 +532,7 @@ class Alerting:
         unchanged."""
         if old is None:
             return
+        self._last_sent = old._last_sent  # the resend schedule goes on
         previous = {s.rule: s for s in old.rules}
         for state in self.rules:
             if state.rule in previous:

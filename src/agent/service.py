@@ -314,7 +314,12 @@ class Service:
                 self.start_pusher(new)
             if any(getattr(new, k) != getattr(old, k) for k in
                    ("alert_rules", "alertmanager", "alert_webhook", "alert_interval", "alert_resend")):
-                self.start_alerting(new, previous=self.stop_alerting())
+                # Stopped, not dropped: /health and /metrics show its rules
+                # until the new ones take over.
+                previous = self.alerting
+                if previous is not None:
+                    previous.stop()
+                self.start_alerting(new, previous=previous)
             for setting in SETTINGS:
                 if not setting.reload and getattr(new, setting.name) != getattr(old, setting.name):
                     self.log.warning("reload: a new %s takes effect only at the next start", setting.flag)
