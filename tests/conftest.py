@@ -25,5 +25,5 @@ def backend_name(request):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: builds and installs wheels in fresh venvs (about a "
-                            "minute); runs in make test, -m 'not slow' leaves it out")
+    config.addinivalue_line("markers", "slow: a suite of a minute or more (wheels in fresh venvs, "
+                            "schemathesis); runs in make test, -m 'not slow' leaves it out")

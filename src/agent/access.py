@@ -59,10 +59,10 @@ class Allowlist:
         return len(self.networks)
 
 
-def read_tokens(path: str) -> list[bytes]:
+def read_tokens(path: str, flag: str = "--auth-token-file") -> list[bytes]:
     """The tokens in `path`: one a line, blank lines and `#` comments
     ignored.  A ConfigError names the file and the line, never its text."""
-    where = f"--auth-token-file {path}"
+    where = f"{flag} {path}"
     try:
         # Never a FIFO or a device: a reload must not block (regular_files.py).
         data = read_regular(path, MAX_TOKEN_FILE_BYTES)
@@ -110,8 +110,8 @@ class BearerTokens:
         self._digests = tuple(hashlib.sha256(t).digest() for t in tokens)
 
     @classmethod
-    def from_file(cls, path: str) -> BearerTokens:
-        return cls(read_tokens(path))
+    def from_file(cls, path: str, flag: str = "--auth-token-file") -> BearerTokens:
+        return cls(read_tokens(path, flag))
 
     def check(self, authorization: str | None) -> bool:
         scheme, _, credentials = (authorization or "").strip().partition(" ")

@@ -49,9 +49,17 @@ def build_server_settings(config: Config, log: logging.Logger):
         from agent import tls as agent_tls  # imports ssl: only when TLS is configured
         tls = agent_tls.load(config.tls_cert, config.tls_key, config.tls_client_ca,
                              config.tls_client_auth, config.tls_min_version)
+    write_tokens = None
+    if config.api_write_token_file:
+        from agent.access import BearerTokens, readable_by_others
+        write_tokens = BearerTokens.from_file(config.api_write_token_file, "--api-write-token-file")
+        if readable_by_others(config.api_write_token_file):
+            log.warning("--api-write-token-file %s is readable or writable by other users; chmod 600 it",
+                        config.api_write_token_file)
     return Settings(max_connections=config.max_connections, header_timeout=config.header_timeout,
                     max_header_bytes=config.max_header_bytes, keepalive_timeout=config.keepalive_timeout,
-                    allow=allow, tokens=tokens, health_requires_auth=config.health_requires_auth, tls=tls)
+                    allow=allow, tokens=tokens, write_tokens=write_tokens,
+                    health_requires_auth=config.health_requires_auth, tls=tls)
 
 
 def describe_access(settings) -> str:
@@ -119,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     service = None
     host, port = config.listen_address
     try:
+        from agent import api
         server = Server(host, port, lambda **how: service.scrape(**how), lambda: service.health(), logger=log,
-                        settings=settings)
+                        settings=settings, extra_routes=api.routes(lambda: service))
     except OSError as exc:
         if pidfile is not None:
             pidfile.release()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import contextlib
 import io
 import math
 import os
@@ -70,6 +71,7 @@ def _seconds(low: float, high: float) -> Callable[[str], float]:
             raise ValueError(f"expected seconds between {low:g} (exclusive) and {high:g}, got {value!r}")
         return seconds
     check.bounds = f"over {low:g}, at most {high:g}"
+    check.schema = {"type": "number", "exclusiveMinimum": True, "minimum": low, "maximum": high}  # the API's
     return check
 
 
@@ -80,6 +82,7 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
             raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
         return int(text)
     check.bounds = f"{low} to {high}"
+    check.schema = {"type": "integer", "minimum": low, "maximum": high}  # the API's
     return check
 
 
@@ -148,6 +151,7 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
         if v not in options:
             raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
         return v
+    check.schema = {"type": "string", "enum": list(options)}  # the API's
     return check
 
 
@@ -196,6 +200,8 @@ class Setting:
     # would mislead (`code` in backquotes: --help drops them).
     default_text: str = ""
     doc: str = ""
+    # True: the REST API (PATCH /api/v1/config) may change it at run time.
+    api: bool = False
 
     @property
     def flag(self) -> str:
@@ -250,20 +256,20 @@ SETTINGS = (
     Setting("rootfs", _directory, "/", "the host's root, under which mount points are found; "
             "/host/root in a container", "DIR", ("--rootfs", "--path.rootfs")),
     Setting("cpu_window", _seconds(0, 86400), 1.0, "shortest window for CPU percentages", "SECONDS",
-            doc="CPU percentages cover the most recent window at least this long"),
+            doc="CPU percentages cover the most recent window at least this long", api=True),
     _choice_setting("backend", BACKENDS, "auto", "parser backend",
                     doc="`auto`: C when the extension imports, else Python with one warning; "
                         "`AGENT_BACKEND=python` forces Python under `auto`"),
     Setting("disk_include", _regex, "", "only disks whose name matches", "REGEX",
-            doc="only disks whose name matches (alone, it replaces the default exclusion)"),
+            doc="only disks whose name matches (alone, it replaces the default exclusion)", api=True),
     Setting("disk_exclude", _regex, DEFAULT_DISK_EXCLUDE, "skip disks whose name matches", "REGEX",
-            doc="skip partitions and pseudo-devices, as node_exporter does"),
-    Setting("net_include", _regex, "", "only interfaces whose name matches", "REGEX"),
-    Setting("net_exclude", _regex, "", "skip interfaces whose name matches", "REGEX"),
+            doc="skip partitions and pseudo-devices, as node_exporter does", api=True),
+    Setting("net_include", _regex, "", "only interfaces whose name matches", "REGEX", api=True),
+    Setting("net_exclude", _regex, "", "skip interfaces whose name matches", "REGEX", api=True),
     Setting("once", None, False, "print one exposition to stdout and exit", action="store_true", file=False,
             doc="print one exposition to stdout and exit (not with `--daemon`)"),
     _choice_setting("format", FORMATS, "prometheus", "format for --once, and only with it", file=False),
-    _choice_setting("log_level", LOG_LEVELS, "info", "debug, info, warning or error", metavar="LEVEL"),
+    _choice_setting("log_level", LOG_LEVELS, "info", "debug, info, warning or error", metavar="LEVEL", api=True),
     _choice_setting("log_target", LOG_TARGETS, "stderr", "where logs go",
                     default_text="`stderr`; with `--daemon`, syslog, or journald where only it runs",
                     doc="stderr (journald captures it under systemd), syslog (`/dev/log`, facility daemon) or "
@@ -292,6 +298,15 @@ SETTINGS = (
             "FILE", group=GROUP_ACCESS,
             doc="require `Authorization: Bearer TOKEN`, TOKEN one of the file's lines (blank and `#` lines "
                 "ignored); 401 otherwise. Tokens are never flags"),
+    Setting("api_write_token_file", _path, "", "tokens that may change the configuration through the REST API "
+            "(PUT and PATCH under /api/v1); without it the API only reads", "FILE", group=GROUP_ACCESS,
+            doc="bearer tokens, one a line, that may change the configuration through the REST API (`PUT` "
+                "and `PATCH` under `/api/v1`, [docs/API.md](docs/API.md)); without it the API only reads "
+                "(405)"),
+    Setting("api_state_file", _path, "", "keep the REST API's changes in this JSON file across restarts, "
+            "layered over the config file and the flags", "FILE", group=GROUP_ACCESS,
+            doc="keep the REST API's changes in this JSON file across restarts and reloads, layered over the "
+                "config file and the flags; without it they last until the next restart or reload"),
     Setting("allow", _allow, "", "only these client networks may connect", "CIDR[,CIDR...]", group=GROUP_ACCESS,
             default_text="everyone",
             doc="only peers in these networks (IPv4, IPv6; a bare address is one host) may connect; others "
@@ -320,29 +335,31 @@ SETTINGS = (
             group=GROUP_PUSH, action="append",
             doc="also send every collection to `influx://`, `influx+udp://`, `graphite://`, `statsd://` or "
                 "`otlp://` HOST:PORT ([docs/PUSH.md](docs/PUSH.md)); repeatable; in the file, URLs separated "
-                "by commas or spaces"),
-    Setting("push_interval", _seconds(0, 86400), 10.0, "seconds between pushes", "SECONDS", group=GROUP_PUSH),
+                "by commas or spaces", api=True),
+    # Intervals that pace a loop: a tiny one would collect back to back.
+    Setting("push_interval", _seconds(0.05, 86400), 10.0, "seconds between pushes", "SECONDS", group=GROUP_PUSH,
+            api=True),
     # ~200 bytes a point: 10,000 is ~2 MiB and bridges 79 minutes of outage
     # at 30 s and 63 points a collection (docs/PUSH.md); the bound keeps a
     # typo from reserving gigabytes.
     Setting("push_buffer_limit", _integer(1, 1_000_000), 10_000, "points kept per target while its receiver is "
-            "down, ~200 bytes each; the oldest go first past it", "POINTS", group=GROUP_PUSH),
+            "down, ~200 bytes each; the oldest go first past it", "POINTS", group=GROUP_PUSH, api=True),
     Setting("alertmanager", _alert_receivers("alertmanager"), "",
             "send the [alert.NAME] rules' alerts to Alertmanager's API v2 at this URL (http://HOST:9093); "
             "repeatable", "URL", group=GROUP_ALERTS, action="append",
             doc="send the `[alert.NAME]` rules' alerts to Alertmanager's API v2 at this URL "
-                "(`http://HOST:9093`, [docs/STANDALONE_ALERTS.md](docs/STANDALONE_ALERTS.md)); repeatable"),
+                "(`http://HOST:9093`, [docs/STANDALONE_ALERTS.md](docs/STANDALONE_ALERTS.md)); repeatable", api=True),
     Setting("alert_webhook", _alert_receivers("webhook"), "",
             "POST the alerts to this URL as Alertmanager's webhook payload; repeatable", "URL",
-            group=GROUP_ALERTS, action="append"),
-    Setting("alert_interval", _seconds(0, 3600), 15.0, "seconds between evaluations of the alert rules",
-            "SECONDS", group=GROUP_ALERTS),
-    Setting("alert_resend", _seconds(0, 86400), 60.0, "seconds between re-sends of the firing alerts",
-            "SECONDS", group=GROUP_ALERTS),
+            group=GROUP_ALERTS, action="append", api=True),
+    Setting("alert_interval", _seconds(0.05, 3600), 15.0, "seconds between evaluations of the alert rules",
+            "SECONDS", group=GROUP_ALERTS, api=True),
+    Setting("alert_resend", _seconds(0.05, 86400), 60.0, "seconds between re-sends of the firing alerts",
+            "SECONDS", group=GROUP_ALERTS, api=True),
     Setting("collector_timeout", _seconds(0, 300), 5.0,
             "seconds a collector may take before a scrape leaves it out and does not start it again until "
             "it returns", "SECONDS", ("--collector.timeout",), GROUP_COLLECTORS,
-            doc="time a collector may take before a scrape leaves it out (see Collectors)"),
+            doc="time a collector may take before a scrape leaves it out (see Collectors)", api=True),
 )
 SETTING = {setting.name: setting for setting in SETTINGS}
 FILE_KEYS = tuple(s.name for s in SETTINGS if s.file)
@@ -358,6 +375,7 @@ def _config_type() -> type:
     defaults = {s.name: s.default for s in SETTINGS}
     defaults["collectors"] = collector_table.DEFAULT_ENABLED
     defaults["alert_rules"] = ()  # agent.alerts.Rule, from [alert.NAME] sections
+    defaults["origins"] = {}  # where each value that is not a default came from (load)
     defaults["collector_options"] = {entry.name: collector_table.default_options(entry)
                                      for entry in collector_table.TABLE}
     namespace = {"__module__": __name__, "__qualname__": "Config", "__doc__": _config_type.__doc__,
@@ -608,9 +626,11 @@ def _check_combinations(values: dict[str, object], where: dict[str, str]) -> Non
 
 
 def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
-         base_dir: str | None = None) -> Config:
-    """Defaults < config file < flags.  Relative paths, in flags or in the
+         base_dir: str | None = None, api: dict | None = None) -> Config:
+    """Defaults < config file < flags < the REST API's changes (`api`, or
+    else those kept in api_state_file).  Relative paths, in flags or in the
     file, are taken from `base_dir` (default: the current directory).
+    `origins` says where each value that is not a default came from.
     Raises ConfigError."""
     base_dir = base_dir or os.getcwd()
     args = vars(build_parser().parse_args(argv))
@@ -621,23 +641,28 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
         path = default_config
     values: dict[str, object] = {}
     where: dict[str, str] = {}  # each value's origin, as error messages name it
+    origins: dict[str, str] = {}  # "file", "flag" or "api", by setting and by collector(.option)
     enabled = dict.fromkeys(collector_table.DEFAULT_ENABLED, True)
     if args.pop("collector_disable_defaults", False):
         enabled = {}
+        origins.update((f"collector.{name}", "flag") for name in collector_table.DEFAULT_ENABLED)
     option_texts: dict = {}
     if path is not None:
         file_values, file_enabled, option_texts, values["alert_rules"] = read_file(path)
         for key, raw in file_values.items():
             where[key] = f"config file {path}: {key}"
             values[key] = _validate(SETTING[key], raw, where[key])
+            origins[key] = "file"
         enabled.update(file_enabled)
+        origins.update((f"collector.{name}", "file") for name in file_enabled)
+        origins.update((f"collector.{name}.{option}", "file") for name, option in option_texts)
     for key in [k for k in args if k.startswith("collector.")]:
         enabled[key.removeprefix("collector.")] = args.pop(key)
+        origins[key] = "flag"
     for key in [k for k in args if k.startswith("option.")]:
         name, option = key.removeprefix("option.").split(".", 1)
         option_texts[(name, option)] = (args.pop(key), f"--collector.{name}.{option}")
-    values["collectors"] = tuple(e.name for e in collector_table.TABLE if enabled.get(e.name))
-    values["collector_options"] = _collector_options(option_texts)
+        origins[f"collector.{name}.{option}"] = "flag"
     for key, raw in args.items():
         if key == "config":
             continue
@@ -646,6 +671,14 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
             raw = " ".join(raw)
         where[key] = setting.flag
         values[key] = _validate(setting, raw, where[key])
+        origins[key] = "flag"
+    if api is None and values.get("api_state_file"):
+        api = read_api_state(os.path.join(base_dir, values["api_state_file"]))
+    if api:
+        _apply_api(api, values, where, origins, enabled, option_texts)
+    values["collectors"] = tuple(e.name for e in collector_table.TABLE if enabled.get(e.name))
+    values["collector_options"] = _collector_options(option_texts)
+    values["origins"] = origins
     # As node_exporter does: choosing which disks to include replaces the
     # default exclusion, unless an exclusion is also given.
     if values.get("disk_include") and "disk_exclude" not in values:
@@ -657,6 +690,154 @@ def load(argv: list[str] | None, default_config: str = DEFAULT_CONFIG,
         if values.get(key):
             values[key] = os.path.normpath(os.path.join(base_dir, values[key]))
     return Config(config=path, **values)
+
+
+# -- the REST API's layer ------------------------------------------------------
+#
+# {"options": {KEY: TEXT}, "collectors": {NAME: {"enabled": BOOL, "options": {OPTION: TEXT}}}},
+# KEY an [agent] key that Setting.api allows, in the file's spelling; what
+# PATCH /api/v1/config and PUT /api/v1/collectors/NAME have changed, kept in
+# api_state_file if there is one.
+
+MAX_API_STATE_BYTES = 1 << 20
+
+
+def api_text(value) -> str:
+    """A JSON value as the text a config file would hold."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string, a number or a boolean, not {type(value).__name__}")
+
+
+def _apply_api(api: dict, values: dict, where: dict, origins: dict, enabled: dict, option_texts: dict) -> None:
+    for key, text in api.get("options", {}).items():
+        name = key.replace("-", "_")
+        setting = SETTING.get(name)
+        if setting is None or not setting.file:
+            raise ConfigError(f"API: {key}: unknown option")
+        if not setting.api:
+            raise ConfigError(f"API: {key}: not an option the API may change (a file or flag one)")
+        where[name] = f"API: {key}"
+        values[name] = _validate(setting, text, where[name])
+        origins[name] = "api"
+    for name, change in api.get("collectors", {}).items():
+        entry = collector_table.BY_NAME.get(name)
+        if entry is None:
+            raise ConfigError(f"API: collector {name!r}: unknown collector "
+                              f"(known: {', '.join(collector_table.BY_NAME)})")
+        if "enabled" in change:
+            enabled[name] = change["enabled"]
+            origins[f"collector.{name}"] = "api"
+        known = {option.name for option in collector_table.options_of(entry)}
+        for option, text in change.get("options", {}).items():
+            if option not in known:
+                raise ConfigError(f"API: collector.{name}.{option}: unknown option "
+                                  f"(known: {', '.join(sorted(known))})")
+            option_texts[(name, option)] = (text, f"API: collector.{name}.{option}")
+            origins[f"collector.{name}.{option}"] = "api"
+
+
+def merge_api(layer: dict, change: dict) -> dict:
+    """`change` over `layer` (both the layer's shape): a None value takes
+    the API's word back for that option (the file's or flag's holds again)."""
+    merged = {"options": dict(layer.get("options", {})),
+              "collectors": {name: {"enabled": c["enabled"]} if "enabled" in c else {}
+                             for name, c in layer.get("collectors", {}).items()}}
+    for name, c in layer.get("collectors", {}).items():
+        if c.get("options"):
+            merged["collectors"][name]["options"] = dict(c["options"])
+    for key, text in change.get("options", {}).items():
+        if text is None:
+            merged["options"].pop(key, None)
+        else:
+            merged["options"][key] = text
+    for name, c in change.get("collectors", {}).items():
+        target = merged["collectors"].setdefault(name, {})
+        if "enabled" in c:
+            if c["enabled"] is None:
+                target.pop("enabled", None)
+            else:
+                target["enabled"] = c["enabled"]
+        for option, text in c.get("options", {}).items():
+            options = target.setdefault("options", {})
+            if text is None:
+                options.pop(option, None)
+            else:
+                options[option] = text
+        if not target.get("options"):
+            target.pop("options", None)
+        if not target:
+            del merged["collectors"][name]
+    return {k: v for k, v in merged.items() if v}
+
+
+def describe_change(change: dict) -> str:
+    """For the log line: `key=value` of each option a change sets."""
+    parts = [f"{key}={text!r}" if text is not None else f"{key} back to the file's"
+             for key, text in change.get("options", {}).items()]
+    for name, c in change.get("collectors", {}).items():
+        if "enabled" in c:
+            parts.append(f"collector {name} " + {True: "on", False: "off", None: "back to the file's"}[c["enabled"]])
+        parts += [f"collector.{name}.{option}={text!r}" for option, text in c.get("options", {}).items()]
+    return ", ".join(parts) or "nothing"
+
+
+def read_api_state(path: str) -> dict:
+    """The API's changes kept in `path` (none if it does not exist yet)."""
+    import json
+    try:
+        data = read_regular(path, MAX_API_STATE_BYTES)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"api-state-file {path}: {exc.strerror or exc}") from None
+    try:
+        state = json.loads(data)
+        _check_api_shape(state)
+    except ValueError as exc:
+        raise ConfigError(f"api-state-file {path}: not the agent's state: {str(exc).splitlines()[0]}") from None
+    return state
+
+
+def _check_api_shape(state) -> None:
+    if not isinstance(state, dict) or set(state) - {"options", "collectors"}:
+        raise ValueError('expected an object with "options" and "collectors"')
+    options = state.get("options", {})
+    if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
+        raise ValueError('"options" maps keys to texts')
+    collectors = state.get("collectors", {})
+    if not isinstance(collectors, dict):
+        raise ValueError('"collectors" is an object')
+    for change in collectors.values():
+        if not isinstance(change, dict) or set(change) - {"enabled", "options"}:
+            raise ValueError('a collector\'s change has "enabled" and "options"')
+        if "enabled" in change and not isinstance(change["enabled"], bool):
+            raise ValueError('"enabled" is true or false')
+        if not isinstance(change.get("options", {}), dict) or not all(
+                isinstance(v, str) for v in change.get("options", {}).values()):
+            raise ValueError('a collector\'s "options" maps names to texts')
+
+
+def write_api_state(path: str, state: dict) -> None:
+    """Atomically: a crash leaves the old file or the new one, never half."""
+    import json
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def collector_timeouts(config: Config) -> dict[str, float]:

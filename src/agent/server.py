@@ -190,6 +190,7 @@ class Settings:
     write_timeout: float = 10.0
     allow: Any = None    # .permits(host) -> bool; None lets every peer in
     tokens: Any = None   # .check(authorization header or None) -> bool; None: no auth
+    write_tokens: Any = None  # the same, for PUT and PATCH; None: no writes (405)
     health_requires_auth: bool = False
     tls: Any = None      # .wrap(sock) -> TLS socket, .handshake(sock, deadline); None: plain HTTP
 
@@ -240,12 +241,16 @@ class Server:
 
     def __init__(self, host: str, port: int, scrape: Callable[[], list], health: Callable[[], dict], *,
                  logger: logging.Logger | None = None, settings: Settings | None = None,
-                 router: Router | None = None, **overrides):
+                 router: Router | None = None, extra_routes: dict | None = None, **overrides):
         self._log = logger or logging.getLogger(__name__)
         self._settings = (settings or Settings())._replace(**overrides)
         # A new list: scrape() may hand every concurrent scraper the same one.
-        self._router = router or Router(standard_routes(lambda **how: [*scrape(**how), *self.metric_families()], health,
-                                                        self._log))
+        # Routes besides the standard ones (the REST API's), kept so that a
+        # reload's new server serves them too.
+        self.extra_routes = dict(extra_routes or {})
+        self._router = router or Router({
+            **standard_routes(lambda **how: [*scrape(**how), *self.metric_families()], health, self._log),
+            **self.extra_routes})
 
         self._listener = _bind(host, port)
         self._address = tuple(self._listener.getsockname()[:2])

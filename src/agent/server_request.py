@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 # The default of Settings.max_header_bytes.
 MAX_HEAD_BYTES = 8192
-# Bodies are read whole into the Request; nothing served takes one yet.
-MAX_BODY_BYTES = 1024
+# Bodies are read whole into the Request: the REST API's JSON changes, a few
+# hundred bytes each; 64 connections at most hold 1 MiB.
+MAX_BODY_BYTES = 16384
 # Header fields in one head.  http.server has the same bound; Prometheus
 # sends 5.  Past it: 431, before a line is parsed.
 MAX_HEADER_FIELDS = 100
@@ -55,6 +56,7 @@ class Request:
     minor: int   # HTTP/1.<minor>
     headers: dict[str, str]  # lower-case names; repeated fields joined by ", "
     body: bytes = b""
+    peer: str = ""  # the client's address, for the log lines of changes it makes
 
 
 class Reject(Exception):
@@ -84,7 +86,7 @@ def read_request(conn, buf: bytearray, settings, deadline: float | None,
     method, target, minor, headers = parse_head(head)
     path, query = split_target(target)
     body = _read_body(sock, minor, headers, buf, deadline, settings)
-    return Request(method, path, query, minor, headers, body)
+    return Request(method, path, query, minor, headers, body, conn.peer[0])
 
 
 def holds_a_head(buf: bytearray) -> bool:

@@ -77,21 +77,48 @@ _VARY = "Vary: Accept, Accept-Encoding\r\n"
 _GZIP_VARY = "Content-Encoding: gzip\r\n" + _VARY
 
 
+# Methods that change something: they need a token of settings.write_tokens,
+# and are refused (405) while there are none.
+WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
+
+
 class Router:
+    """Routes by path; a path ending in `/` also takes every path below it
+    (`/api/v1/collectors/` serves `/api/v1/collectors/stat`)."""
+
     def __init__(self, routes: dict[str, Route]):
         self._routes = dict(routes)
+        self._prefixes = tuple(path for path in self._routes if path.endswith("/") and path != "/")
+
+    def _route(self, path: str) -> Route | None:
+        route = self._routes.get(path)
+        if route is None:
+            for prefix in self._prefixes:
+                if path.startswith(prefix) and len(path) > len(prefix):
+                    return self._routes[prefix]
+        return route
 
     def dispatch(self, request: Request, settings) -> Response:
-        route = self._routes.get(request.path)
-        tokens = settings.tokens
-        if (tokens is not None and not (route is not None and route.probe and not settings.health_requires_auth)
-                and not tokens.check(request.headers.get("authorization"))):
+        route = self._route(request.path)
+        authorization = request.headers.get("authorization")
+        write = request.method in WRITE_METHODS
+        if write and settings.write_tokens is not None:
+            if not settings.write_tokens.check(authorization):
+                return _UNAUTHORIZED
+        elif (settings.tokens is not None
+              and not (route is not None and route.probe and not settings.health_requires_auth)
+              and not settings.tokens.check(authorization)):
             return _UNAUTHORIZED
         if route is None:
             return _NOT_FOUND
-        if request.method not in route.methods:
-            return Response(405, TEXT_PLAIN, b"405 Method Not Allowed\n", f"Allow: {', '.join(route.methods)}\r\n",
-                            "method_not_allowed")
+        allowed = route.methods if settings.write_tokens is not None else tuple(
+            m for m in route.methods if m not in WRITE_METHODS)
+        if request.method not in allowed:
+            detail = b""
+            if write and request.method in route.methods:
+                detail = b": changes need --api-write-token-file, which is not set\n"
+            return Response(405, TEXT_PLAIN, b"405 Method Not Allowed" + (detail or b"\n"),
+                            f"Allow: {', '.join(allowed)}\r\n", "method_not_allowed")
         return route.handler(request)
 
 

@@ -18,7 +18,8 @@ import time
 
 from agent import systemd
 from agent.cli import describe_access
-from agent.config import SETTINGS, Config, ConfigError, collector_timeouts, load
+from agent.config import (SETTINGS, Config, ConfigError, collector_timeouts, describe_change, load, merge_api,
+                          read_api_state, write_api_state)
 from agent.cpu import CpuWindow
 from agent.logs import LogTargetError, setup_logging
 from agent.pidfile import PidFile
@@ -72,6 +73,10 @@ class Service:
         self._thread: threading.Thread | None = None
         self.pusher = None
         self.alerting = None
+        # The REST API's changes in force (agent.config's layer), and the
+        # lock a reload and an API change take to apply a configuration.
+        self.api = read_api_state(config.api_state_file) if config.api_state_file else {}
+        self._apply_lock = threading.Lock()
 
     # The server calls these; they follow a registry swapped by a reload.
     def scrape(self, timeout: float | None = None, collect: list[str] = (), exclude: list[str] = ()):
@@ -233,100 +238,133 @@ class Service:
 
     def reload(self) -> None:
         """Re-read the configuration and apply it without dropping the
-        process or the CPU baselines; an invalid one changes nothing."""
-        from agent.cli import build_collectors, build_registry, build_server_settings
+        process or the CPU baselines; an invalid one changes nothing.  The
+        REST API's changes stay if api_state_file keeps them, else they go."""
         systemd.notify("RELOADING=1")
         try:
-            try:
-                new = load(self.argv, base_dir=self.base_dir)
-            except ConfigError as exc:
-                self.log.error("reload refused, keeping the running configuration: %s", exc)
-                return
-            old = self.config
-            try:
-                # Re-reads the token and certificate files, whatever changed.
-                settings = build_server_settings(new, self.log)
-            except ConfigError as exc:
-                self.log.error("reload refused, keeping the running configuration: %s", exc)
-                return
-            registry = self.registry
-            # Another set of collectors is another set of sources.
-            if (new.procfs, new.sysfs, new.rootfs, new.backend, new.collectors) != \
-                    (old.procfs, old.sysfs, old.rootfs, old.backend, old.collectors):
+            with self._apply_lock:
                 try:
-                    registry = build_registry(new, self.log, self.cpu_window)
+                    new = load(self.argv, base_dir=self.base_dir)
+                    api = read_api_state(new.api_state_file) if new.api_state_file else {}
                 except ConfigError as exc:
                     self.log.error("reload refused, keeping the running configuration: %s", exc)
                     return
-            server = self.server
-            if new.listen_address == old.listen_address:
-                new = new._replace(listen=old.listen)  # the same address spelled otherwise
-            elif new.listen_address[1] == old.listen_address[1] and new.listen_address[1] != 0:
-                # Binding the new address first would collide with the old
-                # one on the same port (0.0.0.0:8080 -> 127.0.0.1:8080).
-                self.log.warning("reload: moving to %s on the same port needs a restart; "
-                                 "still serving on %s", new.listen, old.listen)
-                new = new._replace(listen=old.listen)
-            if new.listen != old.listen:
-                host, port = new.listen_address
-                try:
-                    # Bind the new address before closing the old one.
-                    server = Server(host, port, self.scrape, self.health, logger=self.log,
-                                    settings=settings)
-                except OSError as exc:
-                    self.log.error("reload refused, keeping the running configuration: --listen %s: %s",
-                                   new.listen, exc.strerror or exc)
-                    if registry is not self.registry:
-                        registry.close()
+                error = self._apply(new)
+                if error is not None:
+                    self.log.error("reload refused, keeping the running configuration: %s", error)
                     return
-            if (new.log_level, new.log_target) != (old.log_level, old.log_target):
-                try:
-                    setup_logging(new.log_level, new.log_target)
-                except LogTargetError as exc:
-                    self.log.error("reload refused, keeping the running configuration: %s", exc)
-                    if server is not self.server:
-                        server.shutdown(0)
-                    if registry is not self.registry:
-                        registry.close()
-                    return
-            # Everything is valid: apply.
-            self.cpu_window.set_window(new.cpu_window)
-            if registry is self.registry:
-                registry.replace_collectors(build_collectors(new, self.cpu_window), collector_timeouts(new))
-            else:
-                old_registry, self.registry = self.registry, registry
-                # Without waiting: a collection of the old registry blocked
-                # in the kernel closes its files when (if) it returns.
-                old_registry.close(0.0)
-            if server is self.server:
-                server.configure(settings)
-            else:
-                old_server, old_thread = self.server, self._thread
-                self.server = server
-                self._thread = self._start_server(server)
-                # The old server drains in the background: this thread must
-                # stay free to act on SIGTERM.
-                threading.Thread(target=self._retire, args=(old_server, old_thread),
-                                 name="http-retire", daemon=True).start()
-            if (new.push, new.push_interval, new.push_buffer_limit) != \
-                    (old.push, old.push_interval, old.push_buffer_limit):
-                self.stop_pusher()
-                self.start_pusher(new)
-            if any(getattr(new, k) != getattr(old, k) for k in
-                   ("alert_rules", "alertmanager", "alert_webhook", "alert_interval", "alert_resend")):
-                # Stopped, not dropped: /health and /metrics show its rules
-                # until the new ones take over.
-                previous = self.alerting
-                if previous is not None:
-                    previous.stop()
-                self.start_alerting(new, previous=previous)
-            for setting in SETTINGS:
-                if not setting.reload and getattr(new, setting.name) != getattr(old, setting.name):
-                    self.log.warning("reload: a new %s takes effect only at the next start", setting.flag)
-            self.config = new
+                self.api = api
             host, port = self.server.address[:2]
             self.log.info("reloaded configuration%s (serving on %s:%d; %s)",
                           f" from {new.config}" if new.config else "", host, port,
-                          describe_access(settings))
+                          describe_access(self.server.settings))
         finally:
             systemd.notify("READY=1\nSTATUS=serving")
+
+    def _apply(self, new: Config) -> str | None:
+        """Make `new` the running configuration (under _apply_lock), all or
+        nothing: the reason it cannot, else None."""
+        from agent.cli import build_collectors, build_registry, build_server_settings
+        old = self.config
+        try:
+            # Re-reads the token and certificate files, whatever changed.
+            settings = build_server_settings(new, self.log)
+        except ConfigError as exc:
+            return str(exc)
+        registry = self.registry
+        # Another set of collectors is another set of sources.
+        if (new.procfs, new.sysfs, new.rootfs, new.backend, new.collectors) != \
+                (old.procfs, old.sysfs, old.rootfs, old.backend, old.collectors):
+            try:
+                registry = build_registry(new, self.log, self.cpu_window)
+            except ConfigError as exc:
+                return str(exc)
+        server = self.server
+        if new.listen_address == old.listen_address:
+            new = new._replace(listen=old.listen)  # the same address spelled otherwise
+        elif new.listen_address[1] == old.listen_address[1] and new.listen_address[1] != 0:
+            # Binding the new address first would collide with the old
+            # one on the same port (0.0.0.0:8080 -> 127.0.0.1:8080).
+            self.log.warning("reload: moving to %s on the same port needs a restart; "
+                             "still serving on %s", new.listen, old.listen)
+            new = new._replace(listen=old.listen)
+        if new.listen != old.listen:
+            host, port = new.listen_address
+            try:
+                # Bind the new address before closing the old one.
+                server = Server(host, port, self.scrape, self.health, logger=self.log,
+                                settings=settings, extra_routes=self.server.extra_routes)
+            except OSError as exc:
+                if registry is not self.registry:
+                    registry.close()
+                return f"--listen {new.listen}: {exc.strerror or exc}"
+        if (new.log_level, new.log_target) != (old.log_level, old.log_target):
+            try:
+                setup_logging(new.log_level, new.log_target)
+            except LogTargetError as exc:
+                if server is not self.server:
+                    server.shutdown(0)
+                if registry is not self.registry:
+                    registry.close()
+                return str(exc)
+        # Everything is valid: apply.
+        self.cpu_window.set_window(new.cpu_window)
+        if registry is self.registry:
+            registry.replace_collectors(build_collectors(new, self.cpu_window), collector_timeouts(new))
+        else:
+            old_registry, self.registry = self.registry, registry
+            # Without waiting: a collection of the old registry blocked
+            # in the kernel closes its files when (if) it returns.
+            old_registry.close(0.0)
+        if server is self.server:
+            server.configure(settings)
+        else:
+            old_server, old_thread = self.server, self._thread
+            self.server = server
+            self._thread = self._start_server(server)
+            # The old server drains in the background: this thread must
+            # stay free to act on SIGTERM.
+            threading.Thread(target=self._retire, args=(old_server, old_thread),
+                             name="http-retire", daemon=True).start()
+        if (new.push, new.push_interval, new.push_buffer_limit) != \
+                (old.push, old.push_interval, old.push_buffer_limit):
+            self.stop_pusher()
+            self.start_pusher(new)
+        if any(getattr(new, k) != getattr(old, k) for k in
+               ("alert_rules", "alertmanager", "alert_webhook", "alert_interval", "alert_resend")):
+            # Stopped, not dropped: /health and /metrics show its rules
+            # until the new ones take over.
+            previous = self.alerting
+            if previous is not None:
+                previous.stop()
+            self.start_alerting(new, previous=previous)
+        for setting in SETTINGS:
+            if not setting.reload and getattr(new, setting.name) != getattr(old, setting.name):
+                self.log.warning("reload: a new %s takes effect only at the next start", setting.flag)
+        self.config = new
+        return None
+
+    def apply_api(self, change: dict, peer: str) -> str | None:
+        """The REST API's PATCH or PUT: `change` (the layer's shape,
+        agent.config) merged over the changes made so far, validated whole
+        and applied as a reload applies a file, kept in api_state_file when
+        there is one.  The reason it was refused, else None."""
+        with self._apply_lock:
+            merged = merge_api(self.api, change)
+            try:
+                new = load(self.argv, base_dir=self.base_dir, api=merged)
+            except ConfigError as exc:
+                return str(exc)
+            if new.api_state_file:
+                try:
+                    write_api_state(new.api_state_file, merged)
+                except OSError as exc:
+                    return f"api-state-file {new.api_state_file}: {exc.strerror or exc}"
+            error = self._apply(new)
+            if error is not None:
+                if new.api_state_file:
+                    write_api_state(new.api_state_file, self.api)  # as it was
+                return error
+            self.api = merged
+        self.log.info("configuration changed through the API by %s: %s", peer, describe_change(change))
+        return None
