@@ -29,6 +29,7 @@ from agent.collectors.filters import NameFilter, label_value, regex
 from agent.cpu import SAMPLES_PER_WINDOW
 from agent.metrics import Family
 from agent.procfs import layout
+from agent.procfs.layout import U64_MAX
 from agent.procfs.procs import ProcError
 
 # node_exporter 1.5.0's names and help texts, word for word.
@@ -133,7 +134,11 @@ class CpuHistory:
                 then, base_pids, base_starts, base_ticks = history[0]
                 base = (base_pids, base_starts, base_ticks, now - then)
             if not history or now - history[-1][0] >= window / SAMPLES_PER_WINDOW:
-                history.append((now, array("Q", pids), array("Q", starts), array("Q", ticks)))
+                try:
+                    kept = array("Q", ticks)
+                except OverflowError:  # utime + stime past 2**64 - 1: only a made-up stat file does that
+                    kept = array("Q", [min(t, U64_MAX) for t in ticks])
+                history.append((now, array("Q", pids), array("Q", starts), kept))
             return base
 
     def samples(self) -> int:
