@@ -115,9 +115,8 @@ class CpuHistory:
     the base of this scrape's rates.  A sample is three arrays (pid, start
     time, ticks): 24 bytes a process."""
 
-    def __init__(self, window_seconds, clock=time.monotonic):
+    def __init__(self, window_seconds):
         self._window_seconds = window_seconds  # a callable: a reload may change it
-        self._clock = clock
         self._history: deque[tuple[float, array, array, array]] = deque()
         self._lock = threading.Lock()
 
@@ -148,7 +147,8 @@ class CpuHistory:
 class ProcessesCollector:
     source = "processes"
 
-    def __init__(self, cpu_window, options: dict):
+    def __init__(self, cpu_window, options: dict, clock=time.monotonic):
+        self._clock = clock
         self.top = options["top"]
         include, exclude = options["comm-include"], options["comm-exclude"]
         self.comm_filter = NameFilter(include, exclude) if include or exclude else None
@@ -164,7 +164,7 @@ class ProcessesCollector:
         except OSError as exc:
             raise BadFile(context.procfs, os.strerror(exc.errno)) from None
         try:
-            now = time.monotonic()
+            now = self._clock()
             try:
                 walk, rows, comms = context.backend.walk_procs(procfd, self.flags, self._rows_hint)
             except ProcError as exc:
