@@ -22,6 +22,7 @@ import threading
 import time
 from array import array
 from collections import deque
+from operator import add
 
 from agent import metrics
 from agent.collectors.base import BadFile, Option, boolean
@@ -194,7 +195,7 @@ class ProcessesCollector:
 
         pids = words[PID_W::_ROW_WORDS].tolist()
         starts = words[START_W::_ROW_WORDS].tolist()
-        ticks = [u + s for u, s in zip(words[UTIME_W::_ROW_WORDS].tolist(), words[STIME_W::_ROW_WORDS].tolist())]
+        ticks = list(map(add, words[UTIME_W::_ROW_WORDS].tolist(), words[STIME_W::_ROW_WORDS].tolist()))
         base = self.cpu.update(now, pids, starts, ticks)
         if self.top == 0:
             return out
@@ -206,26 +207,28 @@ class ProcessesCollector:
             off = comm_offs[i]
             return (str(pids[i]), label_value(comms[off:off + comm_lens[i]]))
 
+        def top(values: list[int]) -> list[int]:
+            """The rows of the `top` largest non-zero values, largest first;
+            equal values in the walk's order (the kernel's: by pid)."""
+            if allowed is not None:
+                values = [v if keep else 0 for v, keep in zip(values, allowed)]
+            rows = heapq.nlargest(self.top, range(count), key=values.__getitem__)
+            return [i for i in rows if values[i]]
+
         cpu_samples = []
         if base is not None:
             base_pids, base_starts, base_ticks, seconds = base
             # One key per process: its pid and its start time, so a reused
-            # pid is a new process.
-            before = dict(zip(zip(base_pids, base_starts), base_ticks))
-            get = before.get
-            used = []
-            for i, key, t in zip(range(count), zip(pids, starts), ticks):
-                old = get(key)
-                if old is not None and t > old and (allowed is None or allowed[i]):
-                    used.append((t - old, -pids[i], i))
-            for delta, _, i in heapq.nlargest(self.top, used):
-                cpu_samples.append((labels(i), 100.0 * (delta / USER_HZ) / seconds))
+            # pid is a new process, and one not in the base has no rate.
+            get = dict(zip(zip(base_pids, base_starts), base_ticks)).get
+            deltas = [t - old if old is not None and t > old else 0
+                      for t, old in zip(ticks, map(get, zip(pids, starts)))]
+            cpu_samples = [(labels(i), 100.0 * (deltas[i] / USER_HZ) / seconds) for i in top(deltas)]
         if cpu_samples:
             out.append(Family(TOP_CPU, cpu_samples))
 
         rss = words[RSS_W::_ROW_WORDS].tolist()
-        candidates = ((r, -pids[i], i) for i, r in enumerate(rss) if r and (allowed is None or allowed[i]))
-        rss_samples = [(labels(i), r * PAGE_BYTES) for r, _, i in heapq.nlargest(self.top, candidates)]
+        rss_samples = [(labels(i), rss[i] * PAGE_BYTES) for i in top(rss)]
         if rss_samples:
             out.append(Family(TOP_RSS, rss_samples))
         return out
