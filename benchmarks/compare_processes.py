@@ -40,7 +40,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import gen_processes  # noqa: E402
-from compare import NODE_EXPORTER, SCRAPE_REQUEST, Target, agent_command, cpu_seconds, free_port  # noqa: E402
+from compare import (NODE_EXPORTER, SCRAPE_REQUEST, ScrapeConnection, Target, agent_command,  # noqa: E402
+                     cpu_seconds, free_port)
 
 PROCESS_EXPORTER = shutil.which("prometheus-process-exporter") or shutil.which("process-exporter")
 # process-exporter's documented way to group every process by its comm;
@@ -51,11 +52,11 @@ MAX_SCRAPES_PER_BLOCK = 400
 MAX_SECONDS_PER_SIZE = 900
 
 
-def start_agent(tree: Path, backend: str) -> Target:
+def start_agent(tree: Path, backend: str, *extra: str) -> Target:
     port = free_port()
     return Target("agent", [*agent_command(), "--procfs", str(tree), "--listen", f"127.0.0.1:{port}",
                             "--backend", backend, "--log-level", "warning", "--collector.disable-defaults",
-                            "--collector.processes"], port)
+                            "--collector.processes", *extra], port)
 
 
 def start_node_exporter(tree: Path) -> Target | None:
@@ -93,12 +94,16 @@ def check(target: Target, pids: int) -> None:
         raise RuntimeError("agent: no top processes")
 
 
-def measure(tree: Path, pids: int, rounds: int, block_cpu: float, backend: str, config: Path) -> dict:
-    targets = [t for t in (start_agent(tree, backend), start_node_exporter(tree),
-                           start_process_exporter(tree, config)) if t is not None]
+def measure(tree: Path, pids: int, rounds: int, block_cpu: float, backend: str, config: Path,
+            agent_args: tuple = (), peers: bool = True) -> dict:
+    targets = [start_agent(tree, backend, *agent_args)]
+    if peers:
+        targets += [t for t in (start_node_exporter(tree), start_process_exporter(tree, config)) if t is not None]
     try:
         blocks = {}
         for t in targets:
+            t.conn.close()
+            t.conn = ScrapeConnection(t.port)
             t.scrape()  # the first scrape: process-exporter reads cmdlines, cgroups once
             check(t, pids)
             cpu0 = cpu_seconds(t.proc.pid)
@@ -112,6 +117,10 @@ def measure(tree: Path, pids: int, rounds: int, block_cpu: float, backend: str, 
             gen_processes.bump(tree, 5.0, seed=r + 1)
             for t in targets:  # in turn, so all see the same machine noise
                 k = blocks[t.name]
+                # A fresh connection: one left idle while a slow peer is
+                # scraped (a minute at 30,000 processes) may have been closed.
+                t.conn.close()
+                t.conn = ScrapeConnection(t.port)
                 cpu0 = cpu_seconds(t.proc.pid)
                 for _ in range(k):
                     t.scrape()
@@ -137,6 +146,9 @@ def main(argv=None) -> int:
     p.add_argument("--block-cpu", type=float, default=0.3, help="CPU seconds a round's block lasts at least")
     p.add_argument("--backend", default="c", choices=("c", "python"))
     p.add_argument("--png", type=Path, help="draw CPU per scrape against processes into this file")
+    p.add_argument("--agent-args", default="", help="more flags for the agent, e.g. "
+                   "'--collector.processes.threads false'")
+    p.add_argument("--no-peers", action="store_true", help="the agent alone")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     for name, exe in (("node_exporter", NODE_EXPORTER), ("process-exporter", PROCESS_EXPORTER)):
@@ -151,8 +163,9 @@ def main(argv=None) -> int:
             start = time.monotonic()
             gen_processes.generate(tree, pids=n, seed=n)
             print(f"\n{n} processes (tree written in {time.monotonic() - start:.1f} s), backend {args.backend}, "
-                  f"{args.rounds} rounds")
-            results[n] = measure(tree, n, args.rounds, args.block_cpu, args.backend, config)
+                  f"{args.rounds} rounds{', agent ' + args.agent_args if args.agent_args else ''}")
+            results[n] = measure(tree, n, args.rounds, args.block_cpu, args.backend, config,
+                                 tuple(args.agent_args.split()), not args.no_peers)
             agent = results[n]["agent"]["cpu_ms"]
             print(f"  {'program':<18}{'CPU/scrape ms':>14}{'us/process':>12}{'x agent':>9}  scrapes/round  rounds (ms)")
             for name, r in results[n].items():
