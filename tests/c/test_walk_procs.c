@@ -36,7 +36,7 @@ static void check(int ok, const char *name, const char *what)
 
 static void write_file(const char *dir, const char *rel, const char *data, size_t len)
 {
-    char path[4096];
+    char path[1024];
     FILE *f;
 
     snprintf(path, sizeof path, "%s/%s", dir, rel);
@@ -49,7 +49,7 @@ static void write_file(const char *dir, const char *rel, const char *data, size_
 
 static void make_dir(const char *dir, const char *rel)
 {
-    char path[4096];
+    char path[1024];
 
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
@@ -138,7 +138,7 @@ static void test_tree(const char *root)
 {
     static const char nl[] = "new\nline";
     static const char paren[] = "a) R 1 2 (b";
-    char line[64];
+    char line[512];
     struct result r, small;
     const struct agent_proc *p;
     size_t cap;
@@ -221,7 +221,7 @@ static void test_errors(const char *root)
     check(r.rc == AGENT_EFORMAT && r.walk.err_pid == 6, "errors", "a 4096-byte stat is refused");
     release(&r);
     {
-        char path[4096];
+        char path[1024];
 
         snprintf(path, sizeof path, "%s/6/stat", root);
         remove(path);
@@ -271,7 +271,7 @@ int main(void)
 {
     char tmpl[] = "/tmp/agent-walk-procs.XXXXXX";
     char *root = mkdtemp(tmpl);
-    char sub[4096];
+    char sub[512];
 
     if (!root) {
         perror("mkdtemp");
