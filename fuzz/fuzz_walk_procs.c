@@ -37,6 +37,19 @@
 static char root[256];
 static int rootfd = -1;
 
+/* The tree goes when the fuzzer exits (libFuzzer ends with exit()). */
+static void cleanup(void)
+{
+    static const char *const files[] = { "1/task/2/stat", "1/task/1/stat", "1/stat", "1/task/2", "1/task/1",
+                                         "1/task", "1" };
+    size_t i;
+
+    for (i = 0; i < sizeof files / sizeof files[0]; i++)
+        unlinkat(rootfd, files[i], i < 3 ? 0 : AT_REMOVEDIR);
+    close(rootfd);
+    rmdir(root);
+}
+
 static void setup(void)
 {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -54,6 +67,7 @@ static void setup(void)
     REQUIRE(mkdir(path, 0755) == 0);
     rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     REQUIRE(rootfd >= 0);
+    atexit(cleanup);
 }
 
 static void put(const char *rel, const uint8_t *data, size_t size)
