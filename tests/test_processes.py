@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from agent.collectors import BY_NAME, default_options
-from agent.collectors.base import BadFile, Context
+from agent.collectors.base import BadFile, Context, NoData
 from agent.collectors.processes import ProcessesCollector
-from agent.cpu import CpuWindow
+from agent.cpu import SAMPLES_PER_WINDOW, CpuWindow
 from agentproc import AgentProcess
 from exposition_parse import parse_samples
 from oracle import agent_once, assert_same_families, node_exporter_on
@@ -205,6 +205,25 @@ def test_missing_limit_files_leave_out_only_the_limits(backend, tmp_path):
     got = scrape(collector(), root, backend)
     assert "node_processes_max_processes" not in got and "node_processes_max_threads" not in got
     assert got["node_processes_pids"] == [((), 1)] and got["node_processes_threads"] == [((), 1)]
+
+
+def test_a_procfs_without_processes_has_no_data(backend, tmp_path):
+    shutil.copytree(TREE / "sys", tmp_path / "sys")
+    with pytest.raises(NoData):
+        scrape(collector(), tmp_path, backend)
+
+
+def test_cpu_samples_are_kept_at_most_as_the_cpu_window_keeps_them(backend, tmp_path):
+    """Scrapes every 10 ms with a 1 s window: the per-process samples kept
+    stay at the CPU window's bound (SAMPLES_PER_WINDOW + 1), not one per scrape."""
+    root = tmp_path / "proc"
+    make_proc(root, 5, stat_line(5, utime=1))
+    clock = Clock()
+    coll = collector(window=1.0, clock=clock)
+    for _ in range(300):
+        clock.now += 0.01
+        scrape(coll, root, backend)
+    assert coll.cpu.samples() <= SAMPLES_PER_WINDOW + 1
 
 
 def test_a_missing_procfs_root_is_a_bad_file(backend, tmp_path):

@@ -25,7 +25,7 @@ from collections import deque
 from operator import add
 
 from agent import metrics
-from agent.collectors.base import BadFile, Option, boolean
+from agent.collectors.base import BadFile, NoData, Option, boolean
 from agent.collectors.filters import NameFilter, label_value, regex
 from agent.cpu import SAMPLES_PER_WINDOW
 from agent.metrics import Family
@@ -174,6 +174,11 @@ class ProcessesCollector:
                 raise BadFile(os.path.join(context.procfs, exc.filename), os.strerror(exc.errno)) from None
         finally:
             os.close(procfd)
+        if not rows:
+            # Every kernel shows at least the reader itself: a procfs root
+            # without a process is not a host's /proc (a container's bind
+            # of a few files, a fixture tree).
+            raise NoData(f"no process in {context.procfs}")
         return self.families(now, walk, rows, comms, context.procfs)
 
     def families(self, now: float, walk: bytes, rows: bytes, comms: bytes, procfs: str) -> list[Family]:
