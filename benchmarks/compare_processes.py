@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 
 import gen_processes  # noqa: E402
 from compare import (NODE_EXPORTER, SCRAPE_REQUEST, ScrapeConnection, Target, agent_command,  # noqa: E402
-                     cpu_seconds, free_port)
+                     cpu_seconds, free_port, rss_kib)
 
 PROCESS_EXPORTER = shutil.which("prometheus-process-exporter") or shutil.which("process-exporter")
 # process-exporter's documented way to group every process by its comm;
@@ -127,8 +127,9 @@ def measure(tree: Path, pids: int, rounds: int, block_cpu: float, backend: str, 
                 per_round[t.name].append((cpu_seconds(t.proc.pid) - cpu0) / k)
             if time.monotonic() > deadline:
                 break
+        rss = {t.name: rss_kib(t.proc.pid) for t in targets}
         return {name: dict(cpu_ms=statistics.median(v) * 1e3, rounds=len(v), scrapes_per_round=blocks[name],
-                           cpu_ms_all=[round(x * 1e3, 2) for x in v])
+                           cpu_ms_all=[round(x * 1e3, 2) for x in v], rss_mib=rss[name] / 1024)
                 for name, v in per_round.items()}
     finally:
         for t in targets:
@@ -167,10 +168,11 @@ def main(argv=None) -> int:
             results[n] = measure(tree, n, args.rounds, args.block_cpu, args.backend, config,
                                  tuple(args.agent_args.split()), not args.no_peers)
             agent = results[n]["agent"]["cpu_ms"]
-            print(f"  {'program':<18}{'CPU/scrape ms':>14}{'us/process':>12}{'x agent':>9}  scrapes/round  rounds (ms)")
+            print(f"  {'program':<18}{'CPU/scrape ms':>14}{'us/process':>12}{'x agent':>9}{'RSS MiB':>9}"
+                  "  scrapes/round  rounds (ms)")
             for name, r in results[n].items():
                 print(f"  {name:<18}{r['cpu_ms']:>14.2f}{r['cpu_ms'] * 1e3 / n:>12.2f}{r['cpu_ms'] / agent:>9.1f}"
-                      f"  {r['scrapes_per_round']:>13}  {r['cpu_ms_all']}")
+                      f"{r['rss_mib']:>9.1f}  {r['scrapes_per_round']:>13}  {r['cpu_ms_all']}")
             shutil.rmtree(tree)
     print("\nsummary: CPU per scrape, median of rounds (ms); target: agent <= 1/50 of process-exporter at "
           "10,000, <= 1/10 of node_exporter")
