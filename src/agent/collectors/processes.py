@@ -190,9 +190,10 @@ class ProcessesCollector:
         if self.flags:
             out.append(Family(THREADS_STATE, [(_STATE_LABELS[b], n)
                                               for b, n in enumerate(totals[_HEAD + 256:_HEAD + 512]) if n]))
-        threads = words[THREADS_W::_ROW_WORDS].tolist()
         out.append(Family(PIDS, [(NO_LABELS, count)]))
-        out.append(Family(THREADS, [(NO_LABELS, sum(threads))]))
+        # Columns are read through the memoryview where one pass or a few
+        # rows need them: a list of 30,000 ints is a MiB more at the peak.
+        out.append(Family(THREADS, [(NO_LABELS, sum(words[THREADS_W::_ROW_WORDS]))]))
         for desc, relpath in ((MAX_PROCESSES, PID_MAX), (MAX_THREADS, THREADS_MAX)):
             limit = _read_limit(os.path.join(procfs, relpath))
             if limit is not None:
@@ -204,15 +205,15 @@ class ProcessesCollector:
         base = self.cpu.update(now, pids, starts, ticks)
         if self.top == 0:
             return out
-        comm_offs = words[COMM_OFF_W::_ROW_WORDS].tolist()
-        comm_lens = words[COMM_LEN_W::_ROW_WORDS].tolist()
+        comm_offs = words[COMM_OFF_W::_ROW_WORDS]
+        comm_lens = words[COMM_LEN_W::_ROW_WORDS]
         allowed = self._allowed(comms, comm_offs, comm_lens)
 
         def labels(i: int) -> tuple[str, str]:
             off = comm_offs[i]
             return (str(pids[i]), label_value(comms[off:off + comm_lens[i]]))
 
-        def top(values: list[int]) -> list[int]:
+        def top(values) -> list[int]:
             """The rows of the `top` largest non-zero values, largest first;
             equal values in the walk's order (the kernel's: by pid)."""
             if allowed is not None:
@@ -232,13 +233,13 @@ class ProcessesCollector:
         if cpu_samples:
             out.append(Family(TOP_CPU, cpu_samples))
 
-        rss = words[RSS_W::_ROW_WORDS].tolist()
+        rss = words[RSS_W::_ROW_WORDS]
         rss_samples = [(labels(i), rss[i] * PAGE_BYTES) for i in top(rss)]
         if rss_samples:
             out.append(Family(TOP_RSS, rss_samples))
         return out
 
-    def _allowed(self, comms: bytes, offs: list[int], lens: list[int]) -> list[bool] | None:
+    def _allowed(self, comms: bytes, offs, lens) -> list[bool] | None:
         """Per row, whether the comm filter keeps the process; None with no filter."""
         if self.comm_filter is None:
             return None
