@@ -11,6 +11,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,37 @@ def test_a_tree_without_processes_walks_empty(backend, tmp_path):
     shutil.copytree(TREE / "sys", tmp_path / "sys")
     head, states, thread_states, procs = decoded(walk(backend, tmp_path))
     assert head[:2] == (0, 0) and not states and not thread_states and not procs
+
+
+def test_processes_exiting_during_the_walk_are_skipped(backend):
+    """Walks of this machine's /proc while a child starts and reaps short
+    processes as fast as it can: every walk succeeds (a process gone between
+    the listing and its stat, or between its task listing and a thread's
+    stat, is skipped, not an error), and some walk saw a churned process."""
+    code = ("import os, sys, time, threading\n"
+            "end = time.monotonic() + 10\n"
+            "def churn():\n"
+            "    while time.monotonic() < end:\n"
+            "        t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+            "threading.Thread(target=churn, daemon=True).start()\n"
+            "print('ready', flush=True)\n"
+            "while time.monotonic() < end and not os.path.exists(sys.argv[1]):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0: os._exit(0)\n"
+            "    os.waitpid(pid, 0)\n")
+    stop = Path(os.environ.get("TMPDIR", "/tmp")) / f"walk-churn-stop-{os.getpid()}"
+    child = subprocess.Popen([sys.executable, "-c", code, str(stop)], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        seen = set()
+        deadline = time.monotonic() + 3
+        walks = 0
+        while time.monotonic() < deadline and walks < 400:
+            _, _, _, procs = decoded(walk(backend, "/proc"))
+            seen.update(pid for pid, (row, comm) in procs.items() if pid > child.pid and comm == b"python")
+            walks += 1
+        assert walks >= 20 and seen, (walks, len(seen))
+    finally:
+        stop.touch()
+        child.wait(15)
+        stop.unlink()
