@@ -150,7 +150,8 @@ def test_parity_on_every_prefix_and_mutations_of_a_stat_file(tmp_path):
                 elif data:
                     data[min(pos, len(data) - 1)] = rng.choice(alphabet)
             inputs.append(bytes(data))
-    inputs += [b"7 (x) S" + b" 1" * 30 + b" 99999999999999999999", REAL_LINE.replace(b" 24 ", b" 18446744073709551616 ", 1),
+    inputs += [b"7 (x) S" + b" 1" * 30 + b" 99999999999999999999",
+               REAL_LINE.replace(b" 24 ", b" 18446744073709551616 ", 1),
                b"(" * 5000, b"7 (" + b"x" * 4090 + b") S 1"]
     outcomes = set()
     for data in inputs:
