@@ -177,7 +177,7 @@ class ProcessesCollector:
             try:
                 walk, rows, comms = context.backend.walk_procs(procfd, self.flags, self._rows_hint)
             except ProcError as exc:
-                raise BadFile(os.path.join(context.procfs, exc.path), str(exc).split(": ", 1)[1]) from None
+                raise BadFile(os.path.join(context.procfs, exc.path), layout.ERROR_TEXT[exc.code]) from None
             except OSError as exc:
                 raise BadFile(os.path.join(context.procfs, exc.filename), os.strerror(exc.errno)) from None
         finally:
