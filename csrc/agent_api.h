@@ -12,7 +12,7 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 7,
+    AGENT_ABI_VERSION = 8,
     AGENT_NAME_MAX = 64,
     /* A "cpuN" line's N is below this (the kernel's NR_CPUS is at most
      * 8192): a bound on what a collector fills in for the CPUs missing
@@ -343,3 +343,54 @@ int agent_load_loadavg(int fd, char *buf, size_t cap, size_t *len,
                        struct agent_loadavg *out, size_t *err_line);
 int agent_load_uptime(int fd, char *buf, size_t cap, size_t *len,
                       struct agent_uptime *out, size_t *err_line);
+
+/* /proc/PID/stat of every process, in one call (the processes collector).
+ *
+ * agent_walk_procs lists procfd (a /proc root: the numeric entries only, in
+ * the kernel's order) and reads PID/stat of each with openat.  A row per
+ * process: its pid, its state letter, and the fields of stat(5) the
+ * collector uses (threads, utime, stime and starttime in clock ticks, rss
+ * in pages); comm, which may hold any byte (spaces, ')', newlines), is cut
+ * between the first '(' and the LAST ')' and travels as offset and length
+ * into comms.  A process that exits during the walk (ENOENT or ESRCH) is
+ * skipped.  The state token after comm must be one byte.
+ *
+ * states counts the processes per state byte.  With AGENT_PROCS_THREADS,
+ * thread_states counts the threads per state byte, as node_exporter does:
+ * a process with one thread counts its own state; one with more has its
+ * task/ directory listed and every other task's stat read (a task or a
+ * task/ directory gone meanwhile is skipped).
+ *
+ * Returns 0; AGENT_EROWS (rows_cap too small) or AGENT_ETRUNC (comms_cap
+ * too small): the walk went on to the end without storing, so count and
+ * comms_len say what the whole walk needs; AGENT_EFORMAT or AGENT_ERANGE
+ * for a stat file that is malformed or 4096 bytes or longer (err_pid,
+ * err_tid name it; err_tid is 0 for the process's own stat); AGENT_EIO
+ * with err = errno when procfd cannot be listed or a stat file cannot be
+ * opened or read for another reason than the process being gone. */
+enum {
+    AGENT_PROCS_THREADS = 1,
+    AGENT_PROC_STAT_MAX = 4096
+};
+struct agent_proc {
+    uint64_t pid;
+    uint64_t state;
+    uint64_t threads;
+    uint64_t utime;
+    uint64_t stime;
+    uint64_t starttime;
+    uint64_t rss_pages;
+    uint64_t comm_off;
+    uint64_t comm_len;
+};
+struct agent_proc_walk {
+    uint64_t count;
+    uint64_t comms_len;
+    uint64_t err_pid;
+    uint64_t err_tid;
+    uint64_t err;
+    uint64_t states[256];
+    uint64_t thread_states[256];
+};
+int agent_walk_procs(int procfd, int flags, struct agent_proc *rows, size_t rows_cap,
+                     char *comms, size_t comms_cap, struct agent_proc_walk *out);

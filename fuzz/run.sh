@@ -9,8 +9,9 @@
 #
 # Targets: stat meminfo diskstats netdev loadavg uptime (agent_parse_*),
 # load (agent_read_fd and agent_load_* on a memfd; the first input byte picks
-# the source and the buffer size), and grow (agent_load_* on a file that grows
-# while it is read: pread is wrapped to append to it between calls).  Seeds: fuzz/corpus/<target>/ (the fixture
+# the source and the buffer size), grow (agent_load_* on a file that grows
+# while it is read: pread is wrapped to append to it between calls), and
+# walk_procs (agent_walk_procs on a tree whose stat files are the input).  Seeds: fuzz/corpus/<target>/ (the fixture
 # trees) and fuzz/regressions/<target>/ (minimised crashers, each also a case
 # in tests/c/).  New corpus entries and crash artifacts go to fuzz/build/
 # (not tracked); a crash is copied next to the log as artifacts/<target>-*.
@@ -21,9 +22,12 @@ secs=${1:-30}
 CC=${CC:-clang}
 JOBS=${JOBS:-1}
 build=${FUZZ_BUILD:-fuzz/build}
-read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load grow}"
+read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load grow walk_procs}"
 
-declare -A index=([stat]=0 [meminfo]=1 [diskstats]=2 [netdev]=3 [loadavg]=4 [uptime]=5 [load]=6 [grow]=7)
+# walk_procs has a source of its own (fuzz/fuzz_walk_procs.c: the input as a
+# stat file of a one-process tree); the others are fuzz_parsers.c's.
+declare -A index=([stat]=0 [meminfo]=1 [diskstats]=2 [netdev]=3 [loadavg]=4 [uptime]=5 [load]=6 [grow]=7
+                  [walk_procs]=walk_procs)
 flags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Icsrc)
 
@@ -33,7 +37,11 @@ for t in "${targets[@]}"; do
     echo "== build fuzz_$t"
     extra=()
     [[ $t == grow ]] && extra=(-Wl,--wrap=pread)
-    "$CC" "${flags[@]}" -DFUZZ_SOURCE="${index[$t]}" fuzz/fuzz_parsers.c csrc/*.c "${extra[@]}" -o "$build/fuzz_$t"
+    if [[ ${index[$t]} == walk_procs ]]; then
+        "$CC" "${flags[@]}" fuzz/fuzz_walk_procs.c csrc/*.c -o "$build/fuzz_$t"
+    else
+        "$CC" "${flags[@]}" -DFUZZ_SOURCE="${index[$t]}" fuzz/fuzz_parsers.c csrc/*.c "${extra[@]}" -o "$build/fuzz_$t"
+    fi
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

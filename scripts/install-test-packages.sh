@@ -14,6 +14,7 @@ command -v clang >/dev/null || need+=(clang)                         # libFuzzer
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)   # the push round-trips
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)  # the oracle of the host collectors
 command -v fusermount3 >/dev/null || need+=(fuse3)                   # libfuse3: the hung FUSE mount (filesystem)
+command -v prometheus-process-exporter >/dev/null || need+=(prometheus-process-exporter)  # the processes collector's benchmark peer
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -20,16 +20,25 @@ fi
 out=$(mktemp -d "${TMPDIR:-/tmp}/agent-ctest.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
-srcs=(csrc/*.c tests/c/*.c)
+# One binary per tests/c/test_*.c (each has its own main), linked with the
+# C core and the helpers (the other tests/c/*.c).
+helpers=()
+for f in tests/c/*.c; do
+    [[ $(basename "$f") == test_* ]] || helpers+=("$f")
+done
 common=(-std=c11 -Wall -Wextra -Werror -pedantic -Icsrc)
 
-echo "== $CC: ASan+UBSan"
-"$CC" "${common[@]}" -g -fsanitize=address,undefined -fno-sanitize-recover=all \
-    -fno-omit-frame-pointer "${srcs[@]}" -o "$out/test_asan"
-ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1} \
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    "$out/test_asan"
+for t in tests/c/test_*.c; do
+    name=$(basename "$t" .c)
+    srcs=(csrc/*.c "${helpers[@]}" "$t")
+    echo "== $CC: $name, ASan+UBSan"
+    "$CC" "${common[@]}" -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+        -fno-omit-frame-pointer "${srcs[@]}" -o "$out/${name}_asan"
+    ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        "$out/${name}_asan"
 
-echo "== $CC: -O2"
-"$CC" "${common[@]}" -O2 "${srcs[@]}" -o "$out/test_O2"
-"$out/test_O2"
+    echo "== $CC: $name, -O2"
+    "$CC" "${common[@]}" -O2 "${srcs[@]}" -o "$out/${name}_O2"
+    "$out/${name}_O2"
+done

@@ -27,6 +27,8 @@ from agent.collectors.loadavg import LoadavgCollector
 from agent.collectors.meminfo import MeminfoCollector
 from agent.collectors.netdev import NetdevCollector
 from agent.collectors.pressure import PressureCollector
+from agent.collectors import processes
+from agent.collectors.processes import ProcessesCollector
 from agent.collectors.stat import StatCollector
 from agent.collectors.thermal_zone import ThermalZoneCollector
 from agent.collectors.textfile import TextfileCollector, parse_directory
@@ -89,6 +91,10 @@ TABLE = (
     Entry("filesystem", True, "size, free space and inodes of each mount (statvfs of the mounts in /proc/1/mountinfo "
           "under the rootfs; a mount whose statvfs hangs is reported with device_error 1)",
           lambda config, cpu_window, options: FilesystemCollector(options), filesystem.OPTIONS),
+    Entry("processes", True, "processes and threads per state, PIDs and threads against their limits "
+          "(node_exporter's processes collector), and the top processes by CPU over the CPU window and by "
+          "resident memory (/proc/PID/stat of every process, one walk)",
+          lambda config, cpu_window, options: ProcessesCollector(cpu_window, options), processes.OPTIONS),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
@@ -131,6 +137,6 @@ __all__ = [
     "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
     "DiskstatsCollector", "FilesystemCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
-    "NetdevCollector", "PressureCollector", "StatCollector", "TextfileCollector", "ThermalZoneCollector",
+    "NetdevCollector", "PressureCollector", "ProcessesCollector", "StatCollector", "TextfileCollector", "ThermalZoneCollector",
     "UptimeCollector",
 ]

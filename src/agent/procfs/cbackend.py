@@ -412,3 +412,38 @@ def tune_malloc() -> bool:
             (_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)))
     except (OSError, AttributeError):  # not glibc: no mallopt
         return False
+
+
+# Rows and comms a walk starts with when the caller has no better guess; a
+# comm is at most 64 bytes on Linux (a kernel thread's), 15 for the rest.
+_PROCS_ROWS = 512
+_COMM_BYTES = 24
+_WALK_ATTEMPTS = 4
+
+
+def walk_procs(procfd: int, flags: int = 0, rows_hint: int = 0) -> tuple[bytes, bytes, bytes]:
+    """agent_walk_procs: the same (walk, rows, comms) as procs.walk_procs.
+    rows_hint (the last walk's count) sizes the first try."""
+    _require()
+    from agent.procfs.procs import ProcError  # the one error both backends raise
+    rows_cap = max(_PROCS_ROWS, rows_hint + rows_hint // 8 + 64)
+    comms_cap = rows_cap * _COMM_BYTES
+    out = ffi.new("struct agent_proc_walk *")
+    for _ in range(_WALK_ATTEMPTS):
+        rows = ffi.new("struct agent_proc[]", rows_cap)
+        comms = ffi.new("char[]", comms_cap)
+        rc = lib.agent_walk_procs(procfd, flags, rows, rows_cap, comms, comms_cap, out)
+        if rc == layout.OK:
+            return (bytes(ffi.buffer(out)), ffi.buffer(rows, out.count * layout.PROC.size)[:],
+                    ffi.buffer(comms, out.comms_len)[:])
+        if rc in (layout.EROWS, layout.ETRUNC):
+            # The walk counted what it needs; processes may start meanwhile.
+            rows_cap = max(rows_cap, out.count + out.count // 8 + 64)
+            comms_cap = max(comms_cap, out.comms_len + out.comms_len // 8 + 64 * _COMM_BYTES)
+            continue
+        if rc == layout.EIO:
+            pid, tid = out.err_pid, out.err_tid
+            where = f"{pid}/task/{tid}" if tid else str(pid) if pid else "."
+            raise OSError(out.err, os.strerror(out.err), where)
+        raise ProcError(rc, out.err_pid, out.err_tid)
+    raise ParseError(rc, 0)

@@ -12,7 +12,7 @@ import struct
 from agent.records import record
 
 
-ABI_VERSION = 7
+ABI_VERSION = 8
 NAME_MAX = 64
 # A cpuN line's N is below this (AGENT_MAX_CPUS).
 MAX_CPUS = 65536
@@ -188,6 +188,21 @@ class LoadAvg:
 
 
 @record
+class Proc:
+    """One process: a row of agent_walk_procs (comm travels apart, as
+    offset and length into the walk's comms buffer)."""
+    pid: int
+    state: int
+    threads: int
+    utime: int
+    stime: int
+    starttime: int
+    rss_pages: int
+    comm_off: int
+    comm_len: int
+
+
+@record
 class Uptime:
     present: int
     uptime_seconds: float
@@ -207,6 +222,12 @@ UPTIME = struct.Struct("=Q2d")
 # data_len, status, err) and struct agent_dir_entry (name_off, name_len,
 # d_type).
 FILE_ENTRY = struct.Struct("=4QqQ")
+# csrc/walk_procs.c: struct agent_proc rows and struct agent_proc_walk.
+PROC = struct.Struct("=9Q")
+PROC_WALK = struct.Struct("=5Q256Q256Q")
+PROC_WALK_HEAD = struct.Struct("=5Q")
+PROCS_THREADS = 1
+PROC_STAT_MAX = 4096
 DIR_ENTRY = struct.Struct("=3Q")
 READ_ONCE = 1
 
@@ -252,3 +273,8 @@ def decode_diskstats(buf, count: int) -> list[DiskStats]:
 def decode_netdev(buf, count: int) -> list[NetDev]:
     make = NetDev._make
     return [make(t) for t in NETDEV.iter_unpack(memoryview(buf)[:count * NETDEV.size])]
+
+
+def decode_procs(buf) -> list[Proc]:
+    make = Proc._make
+    return [make(t) for t in PROC.iter_unpack(buf)]

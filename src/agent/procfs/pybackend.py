@@ -14,6 +14,7 @@ from .netdev import parse_netdev
 from .cbackend import trim_malloc
 from .layout import ParseError
 from .read_files import list_dir, read_files, realpath
+from .procs import walk_procs as _walk_procs
 from .reader import MAX_FILE_BYTES, ShrinkWatch, read_fd
 from .stat import parse_stat
 from .uptime import parse_uptime
@@ -37,8 +38,13 @@ _PARSERS: dict[str, Callable[[bytes], bytes]] = {
 __all__ = [
     "AVAILABLE", "UNAVAILABLE_REASON", "make_loader",
     "parse_stat", "parse_meminfo", "parse_diskstats", "parse_netdev",
-    "parse_loadavg", "parse_uptime", "read_files", "list_dir", "realpath",
+    "parse_loadavg", "parse_uptime", "read_files", "list_dir", "realpath", "walk_procs",
 ]
+
+
+def walk_procs(procfd: int, flags: int = 0, rows_hint: int = 0) -> tuple[bytes, bytes, bytes]:
+    """procs.walk_procs; rows_hint is for the C backend's buffers."""
+    return _walk_procs(procfd, flags)
 
 
 def make_loader(source: str) -> Callable[[int], bytes]:
