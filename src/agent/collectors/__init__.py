@@ -28,6 +28,7 @@ from agent.collectors.meminfo import MeminfoCollector
 from agent.collectors.netdev import NetdevCollector
 from agent.collectors.pressure import PressureCollector
 from agent.collectors.stat import StatCollector
+from agent.collectors import systemd
 from agent.collectors.thermal_zone import ThermalZoneCollector
 from agent.collectors.textfile import TextfileCollector, parse_directory
 from agent.collectors.uptime import UptimeCollector
@@ -89,6 +90,9 @@ TABLE = (
     Entry("filesystem", True, "size, free space and inodes of each mount (statvfs of the mounts in /proc/1/mountinfo "
           "under the rootfs; a mount whose statvfs hangs is reported with device_error 1)",
           lambda config, cpu_window, options: FilesystemCollector(options), filesystem.OPTIONS),
+    Entry("systemd", False, "unit states, their summary and the system state from systemd's Manager on the system "
+          "bus, one D-Bus round trip per scrape (needs jeepney: the [systemd] extra)",
+          lambda config, cpu_window, options: systemd.SystemdCollector(options), systemd.OPTIONS),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 

@@ -1,0 +1,181 @@
+"""systemd units from the system bus: node_exporter's systemd collector's
+unit states, summary, system state and version, with its names, labels,
+default exclusion and values (docs/NODE_EXPORTER_COMPAT.md, "systemd").
+
+One round trip per scrape: ListUnits, the Manager's SystemState and
+Version, and the Type of every service and mount unit listed last time go
+out in one write, and their replies are read together (node_exporter makes
+one call per unit, in sequence).  A unit that was not listed last time
+needs its Type asked once more in the same scrape: a second round trip,
+only in a scrape where units appeared.  The connection stays open between
+scrapes and is opened again after any failure; every wait ends by the
+collector's deadline.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+
+from agent import dbus, metrics
+from agent.collectors.base import NoData, Option, boolean
+from agent.collectors.filters import regex
+from agent.metrics import Family
+
+UNIT_STATE = metrics.gauge("node_systemd_unit_state", "Systemd unit", ("name", "state", "type"))
+UNITS = metrics.gauge("node_systemd_units", "Summary of systemd unit states", ("state",))
+SYSTEM_RUNNING = metrics.gauge("node_systemd_system_running",
+                               "Whether the system is operational (see 'systemctl is-system-running')")
+VERSION = metrics.gauge("node_systemd_version", "Detected systemd version", ("version",))
+
+# node_exporter's five: one unit_state series each, and the summary's
+# labels even at 0 (another active state, "reloading", is counted in the
+# summary only, as node_exporter does).
+STATES = ("active", "activating", "deactivating", "inactive", "failed")
+# node_exporter 1.5.0's default, as its --help shows it: targets too (later
+# releases list them).
+DEFAULT_EXCLUDE = r".+\.(automount|device|mount|scope|slice|target)"
+# The interface whose Type property a unit's `type` label shows, by suffix.
+TYPE_INTERFACE = {".service": "org.freedesktop.systemd1.Service", ".mount": "org.freedesktop.systemd1.Mount"}
+VERSION_NUMBER = re.compile(r"[0-9]{3,}(\.[0-9]+)?")
+NO_SYSTEMD = ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner")
+
+log = logging.getLogger("agent.systemd")
+
+
+def parse_address(text: str) -> str:
+    """The `address` option: empty (the system bus), or a unix: D-Bus address."""
+    if text:
+        dbus.socket_address(text)  # ValueError with the reason
+    return text
+
+
+OPTIONS = (
+    Option("unit-include", regex, ".+", "only units whose whole name this regular expression matches "
+           "(node_exporter's flag)", "REGEX"),
+    Option("unit-exclude", regex, DEFAULT_EXCLUDE, "leave out units whose whole name this regular expression "
+           "matches (default: node_exporter's)", "REGEX"),
+    Option("address", parse_address, "", "the D-Bus address to ask systemd on, unix:path=SOCKET "
+           "(default: $DBUS_SYSTEM_BUS_ADDRESS, else the system bus)", "ADDRESS"),
+    Option("private", boolean, False, "the address is systemd's private socket (no bus daemon, root only; "
+           "default unix:path=/run/systemd/private): node_exporter's --collector.systemd.private", "BOOL"),
+)
+
+
+def version_value(version: str) -> tuple[float, str]:
+    """node_exporter's reading of the Manager's Version: the first run of 3+
+    digits with an optional .fraction as a float, 0 and "" without one."""
+    found = VERSION_NUMBER.search(version)
+    if found is None:
+        return 0.0, ""
+    return float(found.group(0)), version
+
+
+class SystemdCollector:
+    source = "systemd"
+
+    def __init__(self, options: dict):
+        self.include = re.compile(options["unit-include"] or ".+")
+        self.exclude = re.compile(options["unit-exclude"]) if options["unit-exclude"] else None
+        self.private = options["private"]
+        self.address = options["address"]
+        self._connection = None
+        self._said_no_jeepney = False
+        # unit name -> object path, from the last ListUnits: whose Type to ask
+        # for in the same write as the next ListUnits.
+        self._typed_paths: dict[str, str] = {}
+
+    def _bus_address(self) -> str:
+        if self.address:
+            return self.address
+        return dbus.SYSTEMD_PRIVATE if self.private else dbus.system_bus_address()
+
+    def _connect(self, deadline: float):
+        address = self._bus_address()
+        try:
+            return dbus.Connection(address, bus=not self.private, deadline=deadline)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise NoData(f"no D-Bus socket at {address}: {exc.strerror}") from None
+        except OSError as exc:
+            if exc.errno == errno.ENOTDIR:
+                raise NoData(f"no D-Bus socket at {address}: {exc.strerror}") from None
+            raise
+
+    def collect(self, context) -> list[Family]:
+        try:
+            import jeepney  # noqa: F401  (only this collector needs it)
+        except ImportError as exc:
+            if not self._said_no_jeepney:
+                log.warning("collector systemd: no data: jeepney is not installed (%s); "
+                            "pip install 'monitoring-agent[systemd]'", exc)
+                self._said_no_jeepney = True
+            raise NoData("jeepney is not installed") from None
+        if self._connection is None:
+            self._connection = self._connect(context.deadline)
+        try:
+            return self._collect(context.deadline)
+        except BaseException:
+            # Replies may still be in flight: a fresh connection next time.
+            self._connection.close()
+            self._connection = None
+            raise
+
+    def _collect(self, deadline: float) -> list[Family]:
+        from jeepney import DBusAddress, Properties, new_method_call
+
+        manager = DBusAddress("/org/freedesktop/systemd1", "org.freedesktop.systemd1",
+                              "org.freedesktop.systemd1.Manager")
+        manager_properties = Properties(manager)
+        asked = list(self._typed_paths.items())
+        batch = [new_method_call(manager, "ListUnits"), manager_properties.get("SystemState"),
+                 manager_properties.get("Version")]
+        batch += [self._type_call(Properties, DBusAddress, name, path) for name, path in asked]
+        replies = self._connection.call(batch, deadline)
+        listed, system_state, version = replies[:3]
+        if isinstance(listed, dbus.DBusError):
+            if listed.name in NO_SYSTEMD:
+                raise NoData(f"no systemd on the bus {self._bus_address()}")
+            raise listed
+        for reply in (system_state, version):
+            if isinstance(reply, dbus.DBusError):
+                raise reply
+        types = {name: reply for (name, _), reply in zip(asked, replies[3:])}
+
+        summary = dict.fromkeys(STATES, 0)
+        kept = []  # (name, active state)
+        typed_paths = {}
+        for name, _description, load_state, active_state, _sub, _following, path, *_job in listed[0]:
+            summary[active_state] = summary.get(active_state, 0) + 1
+            if load_state != "loaded" or not self.include.fullmatch(name) or \
+                    (self.exclude is not None and self.exclude.fullmatch(name)):
+                continue
+            kept.append((name, active_state))
+            if name.endswith((".service", ".mount")):
+                typed_paths[name] = path
+        new = [(name, path) for name, path in typed_paths.items() if name not in types]
+        if new:
+            answers = self._connection.call(
+                [self._type_call(Properties, DBusAddress, name, path) for name, path in new], deadline)
+            types.update((name, reply) for (name, _), reply in zip(new, answers))
+        self._typed_paths = typed_paths
+
+        samples = []
+        for name, active_state in kept:
+            # node_exporter leaves the label empty when the Get fails.
+            reply = types.get(name)
+            unit_type = reply[0][1] if reply is not None and not isinstance(reply, dbus.DBusError) else ""
+            for state in STATES:
+                samples.append(((name, state, unit_type), 1 if state == active_state else 0))
+        version_number, version_label = version_value(version[0][1])
+        return [
+            Family(UNIT_STATE, samples),
+            Family(UNITS, [((state,), count) for state, count in summary.items()]),
+            Family(SYSTEM_RUNNING, [((), 1 if system_state[0][1] == "running" else 0)]),
+            Family(VERSION, [((version_label,), version_number)]),
+        ]
+
+    @staticmethod
+    def _type_call(Properties, DBusAddress, name: str, path: str):
+        interface = TYPE_INTERFACE[".service" if name.endswith(".service") else ".mount"]
+        return Properties(DBusAddress(path, "org.freedesktop.systemd1", interface)).get("Type")
