@@ -111,15 +111,31 @@ class SystemdCollector:
                             "pip install 'monitoring-agent[systemd]'", exc)
                 self._said_no_jeepney = True
             raise NoData("jeepney is not installed") from None
-        if self._connection is None:
+        reused = self._connection is not None
+        if not reused:
             self._connection = self._connect(context.deadline)
         try:
             return self._collect(context.deadline)
+        except ConnectionError:
+            # The bus went away since the last scrape (dbus restarted): a
+            # new connection, once, within the same deadline.
+            self._drop()
+            if not reused:
+                raise
+            self._connection = self._connect(context.deadline)
         except BaseException:
             # Replies may still be in flight: a fresh connection next time.
-            self._connection.close()
-            self._connection = None
+            self._drop()
             raise
+        try:
+            return self._collect(context.deadline)
+        except BaseException:
+            self._drop()
+            raise
+
+    def _drop(self):
+        self._connection.close()
+        self._connection = None
 
     def _collect(self, deadline: float) -> list[Family]:
         from jeepney import DBusAddress, Properties, new_method_call
