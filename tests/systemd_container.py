@@ -56,6 +56,13 @@ ExecStart=/bin/false
 [Install]
 WantedBy=multi-user.target
 """,
+    # Instances started by the benchmarks to make a host with many units.
+    "agent-bench@.service": """\
+[Unit]
+Description=agent benchmark unit %i
+[Service]
+ExecStart=/bin/sleep infinity
+""",
     # Inactive: loaded (the running unit orders itself after it), never started.
     "agent-test-inactive.service": """\
 [Unit]
@@ -178,6 +185,34 @@ class BootedSystemd:
         out = self.busctl("get-property", "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
                           "ActiveState")
         return out.split()[1].strip('"')
+
+    def start_instances(self, template: str, count: int) -> None:
+        """Start `count` instances of a template unit (template "x@" gives
+        x@1.service ...), in one pipelined batch, and wait until systemd
+        lists them all as active."""
+        from jeepney import DBusAddress, new_method_call
+
+        from agent.dbus import Connection
+        manager = DBusAddress("/org/freedesktop/systemd1", "org.freedesktop.systemd1",
+                              "org.freedesktop.systemd1.Manager")
+        deadline = time.monotonic() + 120
+        connection = Connection(self.address, bus=True, deadline=deadline)
+        try:
+            names = [f"{template}{i}.service" for i in range(1, count + 1)]
+            # dbus-daemon's system bus allows 128 pending calls per connection.
+            for first in range(0, count, 100):
+                replies = connection.call([new_method_call(manager, "StartUnit", "ss", (name, "replace"))
+                                           for name in names[first:first + 100]], deadline)
+                errors = [r for r in replies if isinstance(r, Exception)]
+                assert not errors, errors[:3]
+            while True:
+                [units] = connection.call([new_method_call(manager, "ListUnits")], deadline)[0:1]
+                active = {u[0] for u in units[0] if u[3] == "active"}
+                if active.issuperset(names):
+                    return
+                time.sleep(0.2)
+        finally:
+            connection.close()
 
     def wait_active_state(self, unit: str, want: str, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

@@ -115,3 +115,16 @@ def test_a_live_agent_follows_state_changes_on_one_connection_and_survives_a_bus
         machine.wait_active_state("agent-test-running.service", "active")
         machine.wait_active_state("agent-test-inactive.service", "inactive")
     assert "source systemd" not in agent.log(), agent.log()
+
+
+def test_more_units_than_the_bus_lets_one_connection_ask_at_once(machine, monkeypatch):
+    # dbus-daemon refuses a 129th pending call on one connection
+    # (max_replies_per_connection): 300 services' Types are still all asked.
+    machine.start_instances("agent-bench@", 300)
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", machine.address)
+    flags = ("--collector.systemd.unit-include=agent-bench@.+",)
+    theirs = node_exporter_on(["systemd"], *flags)
+    mine = agent_once("--config", "/dev/null", "--collector.systemd", *flags, backend="python")
+    assert_same_families(mine, theirs, prefix="node_systemd_unit_state", expect={"node_systemd_unit_state"})
+    assert {dict(labels)["type"] for labels in mine.family("node_systemd_unit_state")} == {"simple"}
+    assert len(mine.family("node_systemd_unit_state")) == 300 * 5

@@ -4,8 +4,10 @@ jeepney gives the protocol (authentication, message encoding and parsing)
 without I/O; the socket is ours, so that no step (connect, authentication,
 Hello, a send, a reply) can outlast the caller's deadline: jeepney's own
 blocking connection says Hello with no time limit.  `call` pipelines: it
-writes every request of a batch, then reads until each has its reply, so a
-batch costs one round trip however many calls it holds.
+writes the requests of a batch together, then reads until each has its
+reply, so a batch of up to WINDOW calls costs one round trip; a larger one
+keeps WINDOW in flight (the system bus's limit), about one more round trip
+per WINDOW calls.
 
 jeepney is imported by `connect`, never at import of this module: only the
 systemd collector needs it, and an agent without it still starts.
@@ -20,6 +22,9 @@ import time
 SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
 # systemd's own socket: the Manager API with no bus daemon, root only.
 SYSTEMD_PRIVATE = "unix:path=/run/systemd/private"
+# Calls in flight at once on one connection (dbus-daemon's system bus
+# refuses more than 128 pending; the rest is headroom).
+WINDOW = 100
 
 
 class DBusError(Exception):
@@ -111,27 +116,34 @@ class Connection:
         if self._hello_pending:
             batch.insert(0, message_bus.Hello())
         first = self._serial + 1
-        chunks = []
-        for message in batch:
-            self._serial += 1
-            chunks.append(message.serialise(serial=self._serial))
-        self._sock.settimeout(_remaining(deadline))
-        self._sock.sendall(b"".join(chunks))
+        last = first + len(batch) - 1
         replies: dict[int, object] = {}
+        sent = 0
         while len(replies) < len(batch):
+            # dbus-daemon answers an error (LimitsExceeded) to a call beyond
+            # max_replies_per_connection pending ones, 128 on the system
+            # bus: at most WINDOW in flight, topped up by half-windows.
+            in_flight = sent - len(replies)
+            if sent < len(batch) and in_flight <= WINDOW // 2:
+                chunk = batch[sent:sent + WINDOW - in_flight]
+                data = b"".join(message.serialise(serial=first + sent + i) for i, message in enumerate(chunk))
+                self._sock.settimeout(_remaining(deadline))
+                self._sock.sendall(data)
+                sent += len(chunk)
+                self._serial = first + sent - 1
             message = self._parser.get_next_message()
             if message is None:
                 self._parser.add_data(self._recv(deadline))
                 continue
             serial = message.header.fields.get(HeaderFields.reply_serial)
-            if serial is None or not first <= serial <= self._serial:
+            if serial is None or not first <= serial <= last:
                 continue  # a signal, or a late reply to an earlier batch
             if message.header.message_type == MessageType.error:
                 text = message.body[0] if message.body and isinstance(message.body[0], str) else ""
                 replies[serial] = DBusError(message.header.fields.get(HeaderFields.error_name, "?"), text)
             else:
                 replies[serial] = message.body
-        answers = [replies[serial] for serial in range(first, self._serial + 1)]
+        answers = [replies[serial] for serial in range(first, last + 1)]
         if self._hello_pending:
             hello = answers.pop(0)
             if isinstance(hello, DBusError):
