@@ -6,6 +6,7 @@ node_exporter 1.5.0 on the same bus as the oracle."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -128,3 +129,50 @@ def test_more_units_than_the_bus_lets_one_connection_ask_at_once(machine, monkey
     assert_same_families(mine, theirs, prefix="node_systemd_unit_state", expect={"node_systemd_unit_state"})
     assert {dict(labels)["type"] for labels in mine.family("node_systemd_unit_state")} == {"simple"}
     assert len(mine.family("node_systemd_unit_state")) == 300 * 5
+
+
+def unit_type(agent, unit: str) -> str:
+    return {t for _, t in unit_states(Exposition(agent.metrics_text()), unit).values()}.pop()
+
+
+def test_a_type_changed_by_daemon_reload_shows_in_the_next_scrape(machine):
+    dropin = machine.units_dir / "agent-test-inactive.service.d"
+    with AgentProcess(*agent_args(machine)) as agent:
+        assert unit_type(agent, "agent-test-inactive.service") == "notify"
+        dropin.mkdir()
+        (dropin / "type.conf").write_text("[Service]\nType=exec\n")
+        try:
+            machine.manager("call", "Reload")
+            assert unit_type(agent, "agent-test-inactive.service") == "exec"
+        finally:
+            (dropin / "type.conf").unlink()
+            dropin.rmdir()
+            machine.manager("call", "Reload")
+        assert unit_type(agent, "agent-test-inactive.service") == "notify"
+
+
+def test_a_unit_loaded_again_from_a_changed_file_shows_its_new_type_within_ten_scrapes(machine):
+    # No daemon-reload: the unit is stopped, unloaded, and loaded again
+    # from its new file between two scrapes.
+    unit = "agent-test-changing.service"
+    path = machine.units_dir / unit
+    path.write_text("[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
+    machine.manager("call", "StartUnit", "ss", unit, "replace")
+    machine.wait_active_state(unit, "active")
+    try:
+        with AgentProcess(*agent_args(machine)) as agent:
+            assert unit_type(agent, unit) == "oneshot"
+            machine.manager("call", "StopUnit", "ss", unit, "replace")
+            for _ in range(100):  # unloaded once inactive and unreferenced
+                if machine.manager("call", "GetUnit", "s", unit, check=False) == "":  # NoSuchUnit
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError(f"{unit} was not unloaded")
+            path.write_text("[Service]\nType=simple\nExecStart=/bin/sleep infinity\n")
+            machine.manager("call", "StartUnit", "ss", unit, "replace")
+            machine.wait_active_state(unit, "active")
+            seen = [unit_type(agent, unit) for _ in range(10)]
+            assert "simple" in seen and seen[-1] == "simple", seen
+    finally:
+        machine.manager("call", "StopUnit", "ss", unit, "replace", check=False)

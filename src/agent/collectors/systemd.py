@@ -2,12 +2,13 @@
 unit states, summary, system state and version, with its names, labels,
 default exclusion and values (docs/NODE_EXPORTER_COMPAT.md, "systemd").
 
-One round trip per scrape: ListUnits, the Manager's SystemState and
-Version, and the Type of every service and mount unit listed last time go
-out in one write, and their replies are read together (node_exporter makes
-one call per unit, in sequence).  A unit that was not listed last time
-needs its Type asked once more in the same scrape: a second round trip,
-only in a scrape where units appeared.  The connection stays open between
+One round trip per scrape: ListUnits, the Manager's SystemState, Version
+and UnitsLoadTimestampMonotonic, and the Types due again (REFRESH_SCRAPES)
+go out in one write, and their replies are read together (node_exporter
+makes one call per unit, in sequence, on a new connection each scrape).
+A unit whose Type is not known (it just appeared, or units were loaded
+again) needs it asked in the same scrape: a second round trip, only in
+such a scrape.  The connection stays open between
 scrapes and is opened again after any failure; every wait ends by the
 collector's deadline.
 """
@@ -39,6 +40,14 @@ DEFAULT_EXCLUDE = r".+\.(automount|device|mount|scope|slice|target)"
 # The interface whose Type property a unit's `type` label shows, by suffix.
 TYPE_INTERFACE = {".service": "org.freedesktop.systemd1.Service", ".mount": "org.freedesktop.systemd1.Mount"}
 VERSION_NUMBER = re.compile(r"[0-9]{3,}(\.[0-9]+)?")
+# A Type is a unit file's setting: asked when the unit first shows, again
+# for every unit when the Manager's UnitsLoadTimestamp moves (a
+# daemon-reload), and for one unit in REFRESH_SCRAPES each scrape in
+# turn, which bounds how long a unit unloaded and loaded again from a
+# changed file without a daemon-reload can show its old Type.  Without
+# that property (an older systemd) every Type is asked every scrape.
+REFRESH_SCRAPES = 10
+UNSUPPORTED = "unsupported"
 NO_SYSTEMD = ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner")
 
 log = logging.getLogger("agent.systemd")
@@ -82,9 +91,13 @@ class SystemdCollector:
         self.address = options["address"]
         self._connection = None
         self._said_no_jeepney = False
-        # unit name -> object path, from the last ListUnits: whose Type to ask
-        # for in the same write as the next ListUnits.
-        self._typed_paths: dict[str, str] = {}
+        # Types known (unit name -> Type), the object paths of the service and
+        # mount units shown last time, and the Manager's
+        # UnitsLoadTimestampMonotonic when the types were asked.
+        self._types: dict[str, str] = {}
+        self._paths: dict[str, str] = {}
+        self._loaded_at = None
+        self._turn = 0
 
     def _bus_address(self) -> str:
         if self.address:
@@ -143,12 +156,16 @@ class SystemdCollector:
         manager = DBusAddress("/org/freedesktop/systemd1", "org.freedesktop.systemd1",
                               "org.freedesktop.systemd1.Manager")
         manager_properties = Properties(manager)
-        asked = list(self._typed_paths.items())
+        if self._loaded_at is UNSUPPORTED:
+            asked = list(self._paths.items())
+        else:
+            turn = self._turn = (self._turn + 1) % REFRESH_SCRAPES
+            asked = [(name, path) for i, (name, path) in enumerate(self._paths.items()) if i % REFRESH_SCRAPES == turn]
         batch = [new_method_call(manager, "ListUnits"), manager_properties.get("SystemState"),
-                 manager_properties.get("Version")]
+                 manager_properties.get("Version"), manager_properties.get("UnitsLoadTimestampMonotonic")]
         batch += [self._type_call(Properties, DBusAddress, name, path) for name, path in asked]
         replies = self._connection.call(batch, deadline)
-        listed, system_state, version = replies[:3]
+        listed, system_state, version, loaded_at = replies[:4]
         if isinstance(listed, dbus.DBusError):
             if listed.name in NO_SYSTEMD:
                 raise NoData(f"no systemd on the bus {self._bus_address()}")
@@ -156,11 +173,16 @@ class SystemdCollector:
         for reply in (system_state, version):
             if isinstance(reply, dbus.DBusError):
                 raise reply
-        types = {name: reply for (name, _), reply in zip(asked, replies[3:])}
+        loaded_at = UNSUPPORTED if isinstance(loaded_at, dbus.DBusError) else loaded_at[0][1]
+        if loaded_at != self._loaded_at or loaded_at is UNSUPPORTED:
+            # Units loaded again (daemon-reload): any Type may have changed.
+            self._types.clear()
+            self._loaded_at = loaded_at
+        answered = {name: reply for (name, _), reply in zip(asked, replies[4:])}
 
         summary = dict.fromkeys(STATES, 0)
         kept = []  # (name, active state)
-        typed_paths = {}
+        paths = {}
         for name, _description, load_state, active_state, _sub, _following, path, *_job in listed[0]:
             summary[active_state] = summary.get(active_state, 0) + 1
             if load_state != "loaded" or not self.include.fullmatch(name) or \
@@ -168,19 +190,23 @@ class SystemdCollector:
                 continue
             kept.append((name, active_state))
             if name.endswith((".service", ".mount")):
-                typed_paths[name] = path
-        new = [(name, path) for name, path in typed_paths.items() if name not in types]
+                paths[name] = path
+        types = {name: self._types[name] for name in paths if name in self._types}
+        types.update((name, reply[0][1]) for name, reply in answered.items()
+                     if name in paths and not isinstance(reply, dbus.DBusError))
+        new = [(name, path) for name, path in paths.items() if name not in types]
         if new:
             answers = self._connection.call(
                 [self._type_call(Properties, DBusAddress, name, path) for name, path in new], deadline)
-            types.update((name, reply) for (name, _), reply in zip(new, answers))
-        self._typed_paths = typed_paths
+            types.update((name, reply[0][1]) for (name, _), reply in zip(new, answers)
+                         if not isinstance(reply, dbus.DBusError))
+        # A unit no longer listed is forgotten: loaded again, it is asked again.
+        self._types, self._paths = types, paths
 
         samples = []
         for name, active_state in kept:
             # node_exporter leaves the label empty when the Get fails.
-            reply = types.get(name)
-            unit_type = reply[0][1] if reply is not None and not isinstance(reply, dbus.DBusError) else ""
+            unit_type = types.get(name, "")
             for state in STATES:
                 samples.append(((name, state, unit_type), 1 if state == active_state else 0))
         version_number, version_label = version_value(version[0][1])
