@@ -186,6 +186,20 @@ class BootedSystemd:
                           "ActiveState")
         return out.split()[1].strip('"')
 
+    def init_pid(self) -> int:
+        """The container's systemd, as the host numbers it: the child of
+        systemd-nspawn."""
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                if int(data.rsplit(b")", 1)[1].split()[1]) == self.proc.pid:
+                    return int(entry)
+        raise RuntimeError("no process under systemd-nspawn")
+
     def start_instances(self, template: str, count: int) -> None:
         """Start `count` instances of a template unit (template "x@" gives
         x@1.service ...), in one pipelined batch, and wait until systemd

@@ -176,3 +176,21 @@ def test_a_unit_loaded_again_from_a_changed_file_shows_its_new_type_within_ten_s
             assert "simple" in seen and seen[-1] == "simple", seen
     finally:
         machine.manager("call", "StopUnit", "ss", unit, "replace", check=False)
+
+
+def test_systemds_private_socket_gives_what_the_bus_gives(machine, backend_name):
+    # --collector.systemd.private: no bus daemon, no Hello.  systemd hangs up
+    # on a peer whose PID it cannot see, so the agent runs in the container's
+    # PID namespace (with a /proc of it, where the container's systemd is 1)
+    # and reaches /run/systemd/private through its init's root.
+    direct = agent_once(*agent_args(machine), backend=backend_name)
+    mine = agent_once("--config", "/dev/null", "--collector.systemd",
+                      "--collector.systemd.address=unix:path=/proc/1/root/run/systemd/private",
+                      "--collector.systemd.private", "true", backend=backend_name,
+                      wrapper=("nsenter", f"--target={machine.init_pid()}", "--pid", "--",
+                               "unshare", "--mount", "--mount-proc", "--"))
+    assert mine.family("agent_source_success")[(("source", "systemd"),)] == "1"
+    for family in ("node_systemd_unit_state", "node_systemd_units", "node_systemd_system_running",
+                   "node_systemd_version"):
+        assert mine.family(family) == direct.family(family), family
+    expect_state(mine, "agent-test-failed.service", "failed", "oneshot")
