@@ -8,9 +8,8 @@ go out in one write, and their replies are read together (node_exporter
 makes one call per unit, in sequence, on a new connection each scrape).
 A unit whose Type is not known (it just appeared, or units were loaded
 again) needs it asked in the same scrape: a second round trip, only in
-such a scrape.  The connection stays open between
-scrapes and is opened again after any failure; every wait ends by the
-collector's deadline.
+such a scrape.  The connection stays open between scrapes and is opened
+again after any failure; every wait ends by the collector's deadline.
 """
 
 from __future__ import annotations
@@ -34,8 +33,8 @@ VERSION = metrics.gauge("node_systemd_version", "Detected systemd version", ("ve
 # labels even at 0 (another active state, "reloading", is counted in the
 # summary only, as node_exporter does).
 STATES = ("active", "activating", "deactivating", "inactive", "failed")
-# node_exporter 1.5.0's default, as its --help shows it: targets too (later
-# releases list them).
+# node_exporter 1.5.0's default, as its --help shows it: targets left out
+# too (later releases show them).
 DEFAULT_EXCLUDE = r".+\.(automount|device|mount|scope|slice|target)"
 # The interface whose Type property a unit's `type` label shows, by suffix.
 TYPE_INTERFACE = {".service": "org.freedesktop.systemd1.Service", ".mount": "org.freedesktop.systemd1.Mount"}
