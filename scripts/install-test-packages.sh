@@ -15,6 +15,10 @@ command -v victoria-metrics >/dev/null || need+=(victoria-metrics)   # the push 
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)  # the oracle of the host collectors
 command -v fusermount3 >/dev/null || need+=(fuse3)                   # libfuse3: the hung FUSE mount (filesystem)
 command -v prometheus-process-exporter >/dev/null || need+=(prometheus-process-exporter)  # the processes collector's benchmark peer
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)   # a real systemd booted in a container (systemd collector)
+command -v mmdebstrap >/dev/null || command -v debootstrap >/dev/null || need+=(mmdebstrap)  # ... and its Debian tree
+command -v busctl >/dev/null || need+=(systemd)                      # ... and the tests' own D-Bus calls
+command -v dbus-daemon >/dev/null || need+=(dbus-daemon)             # a real bus without systemd on it
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

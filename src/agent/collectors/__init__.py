@@ -30,6 +30,7 @@ from agent.collectors.pressure import PressureCollector
 from agent.collectors import processes
 from agent.collectors.processes import ProcessesCollector
 from agent.collectors.stat import StatCollector
+from agent.collectors import systemd
 from agent.collectors.thermal_zone import ThermalZoneCollector
 from agent.collectors.textfile import TextfileCollector, parse_directory
 from agent.collectors.uptime import UptimeCollector
@@ -95,6 +96,9 @@ TABLE = (
           "(node_exporter's processes collector), and the top processes by CPU over the CPU window and by "
           "resident memory (/proc/PID/stat of every process, one walk)",
           lambda config, cpu_window, options: ProcessesCollector(cpu_window, options), processes.OPTIONS),
+    Entry("systemd", False, "unit states, their summary and the system state from systemd's Manager on the system "
+          "bus, one D-Bus round trip per scrape (needs jeepney: the [systemd] extra)",
+          lambda config, cpu_window, options: systemd.SystemdCollector(options), systemd.OPTIONS),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
