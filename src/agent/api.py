@@ -110,11 +110,6 @@ def _scalar_change(value, where: str, parse=None):
     return api_text(value)
 
 
-def _option_parser(key: str):
-    setting = SETTING.get(key.replace("-", "_"))
-    return setting.parse if setting is not None and setting.api else None
-
-
 def _collector_option_parser(collector: str, option: str):
     entry = collector_table.BY_NAME.get(collector)
     for declared in collector_table.options_of(entry) if entry is not None else ():
@@ -137,11 +132,18 @@ def parse_config_change(body: bytes) -> dict:
         raise ValueError('"options" must be an object of option keys to values')
     change: dict = {"options": {}, "collectors": {}}
     for key, value in options.items():
-        change["options"][key] = _scalar_change(value, f"options.{key}", _option_parser(key))
+        setting = SETTING.get(key.replace("-", "_"))
+        if setting is None or not setting.file:
+            raise ValueError(f"API: {key}: unknown option")
+        if not setting.api:
+            raise ValueError(f"API: {key}: not an option the API may change (a file or flag one)")
+        change["options"][key] = _scalar_change(value, f"options.{key}", setting.parse)
     collectors = document.get("collectors", {})
     if not isinstance(collectors, dict):
         raise ValueError('"collectors" must be an object of collector names to changes')
     for name, c in collectors.items():
+        if name not in collector_table.BY_NAME:
+            raise ValueError(f"API: collector {name!r}: unknown collector (known: {', '.join(collector_table.BY_NAME)})")
         change["collectors"][name] = _collector_change(c, name, f"collectors.{name}", enabled_required=False)
     return change
 
@@ -168,8 +170,12 @@ def _collector_change(c, name: str, where: str, enabled_required: bool) -> dict:
     if not isinstance(options, dict):
         raise ValueError(f"{where}.options: expected an object of option names to values")
     if options:
-        out["options"] = {k: _scalar_change(v, f"{where}.options.{k}", _collector_option_parser(name, k))
-                          for k, v in options.items()}
+        out["options"] = {}
+        for option, value in options.items():
+            parse = _collector_option_parser(name, option)
+            if parse is None:
+                raise ValueError(f"API: collector.{name}.{option}: unknown option")
+            out["options"][option] = _scalar_change(value, f"{where}.options.{option}", parse)
     return out
 
 
