@@ -96,11 +96,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) seconds of a process."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     # utime and stime are fields 14 and 15 of the line; 12 and 13 after ")".
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def rss_kib(pid: int) -> int:
@@ -353,7 +354,7 @@ def measure(host: Host, scrapes: int, warmup: int, backend: str, with_node_expor
             for _ in range(warmup):
                 t.scrape()
             t.walls.clear()
-        before = {t.name: (cpu_seconds(t.proc.pid), rss_kib(t.proc.pid)) for t in targets}
+        before = {t.name: (cpu_times(t.proc.pid), rss_kib(t.proc.pid)) for t in targets}
         sizes = {}
         # RSS sampled through the series: Go's heap grows and shrinks with
         # its collector, so one reading at the end is a matter of timing.
@@ -371,14 +372,17 @@ def measure(host: Host, scrapes: int, warmup: int, backend: str, with_node_expor
                 break
         out = {}
         for t in targets:
-            cpu0, rss0 = before[t.name]
-            cpu_ms = (cpu_seconds(t.proc.pid) - cpu0) / done * 1e3
+            (user0, sys0), rss0 = before[t.name]
+            user, system = cpu_times(t.proc.pid)
+            cpu_ms = (user + system - user0 - sys0) / done * 1e3
             walls = sorted(t.walls)
             out[t.name] = dict(
                 scrapes=done,
                 wall_ms=statistics.median(walls) * 1e3,
                 wall_p99_ms=walls[min(len(walls) - 1, int(len(walls) * 0.99))] * 1e3,
                 cpu_ms=cpu_ms,
+                # The kernel's share: system calls (reads, statfs, the socket).
+                cpu_sys_ms=(system - sys0) / done * 1e3,
                 series=t.series,
                 cpu_us_per_series=cpu_ms * 1e3 / max(t.series, 1),
                 rss_start_kib=rss0,
@@ -455,10 +459,10 @@ def print_table(title: str, result: dict, tree: str | None = None) -> list[str]:
     returns the targets not met."""
     print(f"\n{title}")
     print(f"{'server':14s} {'scrapes':>7s} {'series':>7s} {'wall ms':>8s} {'p99 ms':>8s} {'CPU ms':>8s} "
-          f"{'CPU us/series':>13s} {'RSS MiB: start':>14s} {'median':>7s} {'max':>6s} {'end':>6s} {'gzip bytes':>10s}")
+          f"{'of it sys':>9s} {'CPU us/series':>13s} {'RSS MiB: start':>14s} {'median':>7s} {'max':>6s} {'end':>6s} {'gzip bytes':>10s}")
     for name, r in result.items():
         print(f"{name:14s} {r['scrapes']:7d} {r['series']:7d} {r['wall_ms']:8.3f} {r['wall_p99_ms']:8.3f} "
-              f"{r['cpu_ms']:8.3f} {r['cpu_us_per_series']:13.3f} {r['rss_start_kib'] / 1024:14.1f} "
+              f"{r['cpu_ms']:8.3f} {r['cpu_sys_ms']:9.3f} {r['cpu_us_per_series']:13.3f} {r['rss_start_kib'] / 1024:14.1f} "
               f"{r['rss_median_kib'] / 1024:7.1f} {r['rss_max_kib'] / 1024:6.1f} {r['rss_end_kib'] / 1024:6.1f} "
               f"{r['body_bytes']:10d}")
     if "node_exporter" not in result:
@@ -514,14 +518,14 @@ def per_collector(host: Host, scrapes: int, warmup: int, backend: str) -> None:
     """Each collector alone on both sides (with node_exporter's
     counterparts), alternated as measure() does: where the time goes."""
     print(f"\n{host.name}: one collector at a time, {scrapes} scrapes each")
-    print(f"{'collector':14s} {'agent series':>12s} {'CPU ms':>8s} {'us/series':>9s} "
-          f"{'node_exporter series':>20s} {'CPU ms':>8s} {'us/series':>9s} {'ratio':>6s}")
+    print(f"{'collector':14s} {'agent series':>12s} {'CPU ms':>8s} {'of it sys':>9s} {'us/series':>9s} "
+          f"{'node_exporter series':>20s} {'CPU ms':>8s} {'of it sys':>9s} {'us/series':>9s} {'ratio':>6s}")
     for name in ALL:
         r = measure(host, scrapes, warmup, backend, collectors=(name,))
         a, n = r["agent"], r.get("node_exporter")
-        line = f"{name:14s} {a['series']:12d} {a['cpu_ms']:8.3f} {a['cpu_us_per_series']:9.3f}"
+        line = f"{name:14s} {a['series']:12d} {a['cpu_ms']:8.3f} {a['cpu_sys_ms']:9.3f} {a['cpu_us_per_series']:9.3f}"
         if n is not None:
-            line += (f" {n['series']:20d} {n['cpu_ms']:8.3f} {n['cpu_us_per_series']:9.3f} "
+            line += (f" {n['series']:20d} {n['cpu_ms']:8.3f} {n['cpu_sys_ms']:9.3f} {n['cpu_us_per_series']:9.3f} "
                      f"{n['cpu_ms'] / max(a['cpu_ms'], 1e-9):6.1f}")
         print(line, flush=True)
 
