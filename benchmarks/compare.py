@@ -566,6 +566,8 @@ def main(argv=None) -> int:
     p.add_argument("--backend", default="c")
     p.add_argument("--curve", action="store_true", help="the growth curve instead")
     p.add_argument("--per-collector", action="store_true", help="instead: one collector at a time")
+    p.add_argument("--collectors", default=",".join(ALL),
+                   help="the agent's collectors to run (node_exporter's counterparts on its side); default all")
     p.add_argument("--floor", action="store_true",
                    help="also alternate with benchmarks/floor_server.py (fixed body; and with the six reads)")
     p.add_argument("--curve-points", default="10,30,100,300,1000,3000,10000")
@@ -574,6 +576,9 @@ def main(argv=None) -> int:
     p.add_argument("--concurrent", metavar="N", type=int,
                    help="instead: the agent's peak RSS with N scrapers at once, --scrapes each")
     args = p.parse_args(argv)
+    collectors = tuple(name for name in args.collectors.split(",") if name)
+    if not collectors or set(collectors) - set(ALL):
+        p.error(f"--collectors: a comma-separated list of {', '.join(ALL)}")
     if NODE_EXPORTER is None:
         print("node_exporter: not installed (apt-get install prometheus-node-exporter); measuring the agent only")
     if args.curve:
@@ -597,8 +602,10 @@ def main(argv=None) -> int:
                 title = ("this machine's /proc, /sys and /" if host.name == "proc" else
                          "dense host ({cpus} CPUs, {interfaces} interfaces, {disks} disks, {mounts} mounts, "
                          "{sockets} sockets' sensors, {textfiles} cron textfiles)".format(**DENSE))
-                missed += print_table(f"{title}, every collector, {scrapes} scrapes each",
-                                      measure(host, scrapes, args.warmup, args.backend, with_floor=args.floor),
+                which = "every collector" if collectors == ALL else "collectors " + ", ".join(collectors)
+                missed += print_table(f"{title}, {which}, {scrapes} scrapes each",
+                                      measure(host, scrapes, args.warmup, args.backend, with_floor=args.floor,
+                                              collectors=collectors),
                                       host.name)
     if missed:
         print("\ntargets not met: " + "; ".join(missed))
