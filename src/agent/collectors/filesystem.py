@@ -158,7 +158,7 @@ def statvfs_all(paths: list[bytes], timeout: float, deadline: float) -> list:
         index = batch.claim()
         if index is None:
             return batch.results
-        worker = _start(batch, index)
+        _start(batch, index)
         while batch.current is not None:
             index, started = batch.current
             now = time.monotonic()
@@ -172,25 +172,60 @@ def statvfs_all(paths: list[bytes], timeout: float, deadline: float) -> list:
             batch.generation += 1
             log.warning("statvfs of %s has not returned after %.1f s: reported with device_error 1, "
                         "not called again until it returns", os.fsdecode(path), now - started)
-            worker = None
             if now >= deadline:
                 batch.current = None
                 break
             index = batch.claim()
             if index is not None:
-                worker = _start(batch, index)
-    if worker is not None:
-        # It has stored its last result and is leaving: joined, so that the
-        # thread is gone when the scrape answers.
-        worker.join(max(0.0, deadline - time.monotonic()))
+                _start(batch, index)
     return batch.results
 
 
-def _start(batch: _Batch, index: int) -> threading.Thread:
-    worker = threading.Thread(target=batch.work, args=(batch.generation, index), name="agent-statvfs",
-                              daemon=True)  # a thread blocked in the kernel must not hold up the exit
-    worker.start()
-    return worker
+class _Worker:
+    """A thread that makes batches' statvfs calls.  One waits between
+    scrapes for the next batch: a thread started per scrape cost 0.095 ms
+    of CPU a scrape on this machine's few mounts (docs/BENCHMARKS.md).  A
+    worker given up on comes back when its call returns, and leaves if
+    another is already waiting, so the threads are the one waiting, the
+    one working and one per stuck path."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.cond = threading.Condition(threading.Lock())
+        self.job: tuple | None = None
+        threading.Thread(target=self._run, name="agent-statvfs",
+                         daemon=True).start()  # a thread blocked in the kernel must not hold up the exit
+
+    def give(self, batch: _Batch, index: int) -> None:
+        with self.cond:
+            self.job = (batch, batch.generation, index)
+            self.cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while self.job is None:
+                    self.cond.wait()
+                batch, generation, index = self.job
+                self.job = None
+            batch.work(generation, index)
+            with _IDLE_LOCK:
+                if _idle:
+                    return
+                _idle.append(self)
+
+
+# The worker waiting for a batch (at most one), process-wide like STUCK.
+_IDLE_LOCK = threading.Lock()
+_idle: list[_Worker] = []
+
+
+def _start(batch: _Batch, index: int) -> None:
+    with _IDLE_LOCK:
+        worker = _idle.pop() if _idle else None
+    if worker is None or worker.pid != os.getpid():  # a fork (--daemon) leaves the parent's threads behind
+        worker = _Worker()
+    worker.give(batch, index)
 
 
 class FilesystemCollector:
