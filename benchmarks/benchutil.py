@@ -7,6 +7,11 @@ import platform
 from pathlib import Path
 
 DENSE = dict(cpus=256, interfaces=2000, disks=300)
+# The dense host of the side-by-side comparison (gen_procfs.generate_host):
+# DENSE's /proc, a Kubernetes node's 2,000 mounts, two sockets' sensors.
+DENSE_HOST = dict(DENSE, mounts=2000, sockets=2, textfiles=20)
+# The growth curve's host, the interfaces varied.
+CURVE_HOST = dict(cpus=16, disks=16, mounts=50, sockets=2, textfiles=2)
 QUIET = logging.getLogger("bench.quiet")
 QUIET.setLevel(logging.CRITICAL)
 

@@ -83,6 +83,7 @@ def generate(outdir, cpus: int = 256, interfaces: int = 2000, disks: int = 300,
     _write_lines(out / "diskstats", [_disk_line(*d) for d in _disks(rng, disks, up_s)])
     _write_lines(out / "net" / "dev", [_net_line(n, v) for n, v in _interfaces(rng, interfaces, up_s)],
                  NET_HEADER)
+    _write_pressure(out, rng, up_s, cpus)
     return out
 
 
@@ -249,6 +250,7 @@ def bump(outdir, seconds: float) -> None:
     if {"bond0", "eno1np0", "eno2np1"} <= by_name.keys():
         by_name["bond0"][:] = [a + b for a, b in zip(by_name["eno1np0"], by_name["eno2np1"])]
     _write_lines(out / "net" / "dev", [_net_line(n, v) for n, v in nets], NET_HEADER)
+    _bump_pressure(out, ratio, jitter)
 
 
 def _previous(lines: list) -> list:
@@ -360,6 +362,299 @@ def _disk_line(major: int, minor: int, name: str, stats: list) -> str:
 
 def _net_line(name: str, vals: list) -> str:
     return f"{name:>6}: " + " ".join(f"{v:>{w}}" for v, w in zip(vals, NET_WIDTHS)) + "\n"
+
+
+PSI_FILES = ("cpu", "io", "memory", "irq")
+
+
+def _write_pressure(out: Path, rng, up_s: float, cpus: int) -> None:
+    """/proc/pressure as a 6.x kernel with CONFIG_IRQ_TIME_ACCOUNTING
+    prints it (psi_show): `some` and `full` lines for cpu, io and memory
+    (cpu's `full` all zeros at system level since 5.18.3), only `full`
+    for irq.  Totals in microseconds."""
+    (out / "pressure").mkdir(exist_ok=True)
+    us = up_s * 1e6
+    io, memory = rng.uniform(0.001, 0.05), rng.uniform(0.0, 0.01)
+    # `full` (every task stalled) is a part of `some` (at least one).
+    shares = {"cpu": (rng.uniform(0.01, 0.2), 0.0), "io": (io, io * rng.uniform(0.3, 0.9)),
+              "memory": (memory, memory * rng.uniform(0.3, 0.9)), "irq": (None, rng.uniform(0.0, 0.002))}
+    for name in PSI_FILES:
+        lines = []
+        for kind, share in zip(("some", "full"), shares[name]):
+            if share is None:
+                continue
+            avgs = [0.0, 0.0, 0.0] if share == 0 else [round(share * 100 * rng.uniform(0.5, 1.5), 2)
+                                                       for _ in range(3)]
+            lines.append(_psi_line(kind, avgs, int(us * share)))
+        _write_lines(out / "pressure" / name, lines)
+
+
+def _psi_line(kind: str, avgs: list, total: int) -> str:
+    return f"{kind} avg10={avgs[0]:.2f} avg60={avgs[1]:.2f} avg300={avgs[2]:.2f} total={total}\n"
+
+
+def _bump_pressure(out: Path, ratio: float, jitter) -> None:
+    if not (out / "pressure").is_dir():
+        return
+    for name in PSI_FILES:
+        lines = []
+        for ln in (out / "pressure" / name).read_text().splitlines():
+            kind, *fields = ln.split()
+            avgs = [float(f.partition("=")[2]) for f in fields[:3]]
+            total = int(fields[3].partition("=")[2])
+            lines.append(_psi_line(kind, avgs, total + round(total * ratio * jitter(f"psi-{name}-{kind}"))))
+        _write_lines(out / "pressure" / name, lines)
+
+
+# -- a whole host: procfs, sysfs, rootfs, textfile directory ------------------
+
+def generate_host(root, cpus: int = 256, interfaces: int = 2000, disks: int = 300, mounts: int = 2000,
+                  sockets: int = 2, textfiles: int = 20, seed: int = 0) -> dict:
+    """A host's four trees under `root`: `proc` (generate()'s files, and
+    `1/mountinfo` and `1/mounts` with `mounts` lines: the agent reads the
+    first, node_exporter 1.5 the second), `sys` (class/hwmon: a coretemp
+    chip per socket with a sensor per core, an nvme chip per NVMe drive in
+    diskstats, a Super I/O chip, two PSUs and a power meter; class/thermal:
+    a zone per socket and an ACPI one, a cooling device per CPU), `root`
+    (every mount point a directory, so a statfs under it answers from the
+    one file system they all live on) and `textfile` (`*.prom` files).
+    Returns the four paths by those names."""
+    if sockets < 1 or cpus % sockets or mounts < 0 or textfiles < 0:
+        raise ValueError("need sockets >= 1 dividing cpus, mounts >= 0, textfiles >= 0")
+    base = Path(root)
+    paths = {name: base / name for name in ("proc", "sys", "root", "textfile")}
+    generate(paths["proc"], cpus=cpus, interfaces=interfaces, disks=disks, seed=seed)
+    rng = random.Random(f"host@{seed}")
+    nvme = sorted({ln.split()[2] for ln in (paths["proc"] / "diskstats").read_text().splitlines()
+                   if ln.split()[2].startswith("nvme") and "p" not in ln.split()[2]}, key=lambda n: int(n[4:-2]))
+    table = _mounts(rng, mounts, nvme)
+    _write_mounts(paths["proc"] / "1", table)
+    for _source, mount_point, *_ in table:
+        # mountinfo escapes a space as \040; the directory has the space.
+        (paths["root"] / mount_point.replace("\\040", " ").lstrip("/")).mkdir(parents=True, exist_ok=True)
+    paths["root"].mkdir(parents=True, exist_ok=True)
+    _write_hwmon(paths["sys"], rng, cpus, sockets, nvme)
+    _write_thermal(paths["sys"], rng, cpus, sockets)
+    write_textfiles(paths["textfile"], textfiles, nvme, seed=seed)
+    return paths
+
+
+# Assorted host mounts: (source, mount point, fstype, mount options, super options).
+_HOST_MOUNTS = [
+    ("proc", "/proc", "proc", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("sysfs", "/sys", "sysfs", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("udev", "/dev", "devtmpfs", "rw,nosuid,relatime", "rw,size=131811224k,nr_inodes=32952806,mode=755"),
+    ("devpts", "/dev/pts", "devpts", "rw,nosuid,noexec,relatime", "rw,gid=5,mode=620,ptmxmode=000"),
+    ("tmpfs", "/run", "tmpfs", "rw,nosuid,nodev,noexec,relatime", "rw,size=26372596k,mode=755"),
+    ("/dev/nvme0n1p2", "/", "ext4", "rw,relatime", "rw,errors=remount-ro"),
+    ("securityfs", "/sys/kernel/security", "securityfs", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("tmpfs", "/dev/shm", "tmpfs", "rw,nosuid,nodev", "rw,inode64"),
+    ("tmpfs", "/run/lock", "tmpfs", "rw,nosuid,nodev,noexec,relatime", "rw,size=5120k,inode64"),
+    ("cgroup2", "/sys/fs/cgroup", "cgroup2", "rw,nosuid,nodev,noexec,relatime", "rw,nsdelegate,memory_recursiveprot"),
+    ("pstore", "/sys/fs/pstore", "pstore", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("bpf", "/sys/fs/bpf", "bpf", "rw,nosuid,nodev,noexec,relatime", "rw,mode=700"),
+    ("systemd-1", "/proc/sys/fs/binfmt_misc", "autofs", "rw,relatime", "rw,fd=29,pgrp=1,timeout=0"),
+    ("hugetlbfs", "/dev/hugepages", "hugetlbfs", "rw,relatime", "rw,pagesize=2M"),
+    ("mqueue", "/dev/mqueue", "mqueue", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("debugfs", "/sys/kernel/debug", "debugfs", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("tracefs", "/sys/kernel/tracing", "tracefs", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("fusectl", "/sys/fs/fuse/connections", "fusectl", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("configfs", "/sys/kernel/config", "configfs", "rw,nosuid,nodev,noexec,relatime", "rw"),
+    ("/dev/nvme0n1p1", "/boot/efi", "vfat", "rw,relatime", "rw,fmask=0077,dmask=0077,codepage=437,errors=remount-ro"),
+    ("lxcfs", "/var/lib/lxcfs", "fuse.lxcfs", "rw,nosuid,nodev,relatime", "rw,user_id=0,group_id=0,allow_other"),
+    ("/dev/loop0", "/snap/core20/2379", "squashfs", "ro,nodev,relatime", "ro,errors=continue"),
+    ("/dev/loop1", "/snap/lxd/29619", "squashfs", "ro,nodev,relatime", "ro,errors=continue"),
+    ("tmpfs", "/run/user/1000", "tmpfs", "rw,nosuid,nodev,relatime", "rw,size=26372592k,nr_inodes=6593148,mode=700"),
+    ("/dev/nvme1n1", "/mnt/backup\\040copies", "xfs", "ro,relatime", "rw,attr2,inode64,logbufs=8,noquota"),
+]
+
+
+def _mounts(rng, count: int, nvme: list) -> list:
+    """A Kubernetes node's mount table: the host's own mounts, an xfs file
+    system per data drive and a few NFS shares, then per pod an overlay
+    root (left out by type), a sandbox shm and a projected service-account
+    token (tmpfs), its network namespace (nsfs) and on some a CSI volume
+    (ext4), until `count` lines."""
+    table = list(_HOST_MOUNTS)
+    for i, disk in enumerate(nvme[2:]):
+        table.append((f"/dev/{disk}", f"/srv/data{i:02d}", "xfs", "rw,noatime",
+                      "rw,attr2,inode64,logbufs=8,logbsize=32k,noquota"))
+    for i in range(4):
+        table.append((f"nfs{i}.storage.example:/export/share{i}", f"/mnt/nfs/share{i}", "nfs4",
+                      "rw,relatime", f"rw,vers=4.2,rsize=1048576,wsize=1048576,hard,proto=tcp,addr=10.0.{i}.2"))
+    del table[count:]
+    pod = 0
+    while len(table) < count:
+        uid = f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-" \
+              f"{rng.getrandbits(16):04x}-{rng.getrandbits(48):012x}"
+        sandbox = f"{rng.getrandbits(128):032x}{rng.getrandbits(128):032x}"
+        pod_mounts = [
+            ("overlay", f"/run/containerd/io.containerd.runtime.v2.task/k8s.io/{sandbox}/rootfs", "overlay",
+             "rw,relatime", f"rw,lowerdir=/var/lib/containerd/snapshots/{pod}/fs,upperdir=/var/lib/containerd/"
+             f"snapshots/{pod + 1}/fs,workdir=/var/lib/containerd/snapshots/{pod + 1}/work"),
+            ("shm", f"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/{sandbox}/shm", "tmpfs",
+             "rw,nosuid,nodev,noexec,relatime", "rw,size=65536k,inode64"),
+            ("tmpfs", f"/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~projected/kube-api-access-"
+             f"{rng.getrandbits(20):05x}", "tmpfs", "rw,relatime", "rw,size=262144k,inode64"),
+            ("nsfs", f"/run/netns/cni-{uid}", "nsfs", "rw", "rw"),
+        ]
+        if pod % 3 == 0:
+            pod_mounts.append((f"/dev/rbd{pod // 3}", f"/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~csi/"
+                               f"pvc-{uid}/mount", "ext4", "rw,relatime", "rw,stripe=16"))
+        table += pod_mounts[:count - len(table)]
+        pod += 1
+    return table
+
+
+def _write_mounts(proc1: Path, table: list) -> None:
+    """`mountinfo` (the kernel's show_mountinfo) and `mounts` (show_vfsmnt:
+    the mount's and the superblock's options in one list)."""
+    proc1.mkdir(parents=True, exist_ok=True)
+    info, mounts = [], []
+    for i, (source, mount_point, fstype, options, super_options) in enumerate(table):
+        parent = 1 if mount_point == "/" else 30
+        info.append(f"{30 + i} {parent} {0 if i < 20 else 259}:{i} / {mount_point} {options} shared:{i + 1} - "
+                    f"{fstype} {source} {super_options}\n")
+        extra = [o for o in super_options.split(",") if o not in ("rw", "ro")]
+        mounts.append(f"{source} {mount_point} {fstype} {','.join([options] + extra)} 0 0\n")
+    _write_lines(proc1 / "mountinfo", info)
+    _write_lines(proc1 / "mounts", mounts)
+
+
+def _chip(sys_root: Path, index: int, device: str, name: str, files: dict) -> None:
+    """class/hwmon/hwmonN -> devices/<device>/hwmon/hwmonN, with its
+    `device` link back to the device directory, as the kernel lays it out."""
+    device_dir = sys_root / "devices" / device
+    chip_dir = device_dir / "hwmon" / f"hwmon{index}"
+    chip_dir.mkdir(parents=True)
+    (device_dir / "uevent").write_text("")
+    (chip_dir / "device").symlink_to(Path("../..") / ".." / Path(device).name)
+    files = {"name": name, **files}
+    for file_name, value in files.items():
+        (chip_dir / file_name).write_text(f"{value}\n")
+    link = sys_root / "class" / "hwmon" / f"hwmon{index}"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(Path("../../devices") / device / "hwmon" / f"hwmon{index}")
+
+
+def _write_hwmon(sys_root: Path, rng, cpus: int, sockets: int, nvme: list) -> None:
+    index = 0
+    cores = max(1, cpus // sockets // 2)            # two hardware threads per core
+    for socket_id in range(sockets):
+        files = {}
+        for sensor in range(1, cores + 2):
+            label = f"Package id {socket_id}" if sensor == 1 else f"Core {sensor - 2}"
+            files.update({f"temp{sensor}_input": rng.randint(35, 85) * 1000, f"temp{sensor}_max": 94000,
+                          f"temp{sensor}_crit": 104000, f"temp{sensor}_crit_alarm": 0,
+                          f"temp{sensor}_label": label})
+        _chip(sys_root, index, f"platform/coretemp.{socket_id}", "coretemp", files)
+        index += 1
+    for i, disk in enumerate(nvme):
+        controller = disk[:-2]                      # nvme3n1 -> nvme3
+        files = {"temp1_input": rng.randint(30, 70) * 1000 + 850, "temp1_alarm": 0, "temp1_crit": 84850,
+                 "temp1_max": 81850, "temp1_min": -273150, "temp1_label": "Composite"}
+        for sensor in (2, 3):
+            files.update({f"temp{sensor}_input": rng.randint(30, 80) * 1000 + 850, f"temp{sensor}_max": 65261850,
+                          f"temp{sensor}_min": -273150, f"temp{sensor}_label": f"Sensor {sensor - 1}"})
+        _chip(sys_root, index, f"pci0000:{0x40 + i // 16:02x}/0000:{0x40 + i // 16:02x}:{i % 16 + 1:02x}.0/"
+              f"0000:{0x41 + i:02x}:00.0/nvme/{controller}", "nvme", files)
+        index += 1
+    files = {"beep_enable": 0, "cpu0_vid": 0, "intrusion0_alarm": 1, "intrusion1_alarm": 0}
+    for n in range(15):
+        millivolts = rng.choice([1008, 1800, 3312, 1200, 5080, 12096])
+        files.update({f"in{n}_input": millivolts, f"in{n}_min": millivolts * 9 // 10,
+                      f"in{n}_max": millivolts * 11 // 10, f"in{n}_alarm": 0, f"in{n}_beep": 0})
+    for n in range(1, 8):
+        files.update({f"fan{n}_input": rng.choice([0, rng.randint(600, 3000)]), f"fan{n}_min": 0,
+                      f"fan{n}_alarm": 0, f"fan{n}_beep": 0, f"fan{n}_pulses": 2,
+                      f"pwm{n}": rng.randint(60, 255), f"pwm{n}_enable": 5, f"pwm{n}_mode": 1})
+    for n, label in enumerate(("SYSTIN", "CPUTIN", "AUXTIN0", "AUXTIN1", "PECI Agent 0", "PCH_CHIP_TEMP"), 1):
+        files.update({f"temp{n}_input": rng.randint(25, 60) * 1000, f"temp{n}_max": 80000,
+                      f"temp{n}_max_hyst": 75000, f"temp{n}_type": 4, f"temp{n}_label": label,
+                      f"temp{n}_alarm": 0, f"temp{n}_beep": 0})
+    _chip(sys_root, index, "platform/nct6775.656", "nct6798", files)
+    index += 1
+    for psu in range(2):
+        files = {}
+        for n, (kind, label) in enumerate((("in", "vin"), ("in", "vout1")), 1):
+            files.update({f"{kind}{n}_input": 230000 if n == 1 else 12100, f"{kind}{n}_label": label,
+                          f"{kind}{n}_crit": 264000 if n == 1 else 13000, f"{kind}{n}_crit_alarm": 0})
+        for n, label in enumerate(("iin", "iout1"), 1):
+            files.update({f"curr{n}_input": rng.randint(500, 80000), f"curr{n}_label": label,
+                          f"curr{n}_max": 100000, f"curr{n}_max_alarm": 0})
+        for n, label in enumerate(("pin", "pout1"), 1):
+            files.update({f"power{n}_input": rng.randint(100, 900) * 1000000, f"power{n}_label": label,
+                          f"power{n}_alarm": 0})
+        for n in range(1, 4):
+            files.update({f"temp{n}_input": rng.randint(25, 55) * 1000, f"temp{n}_max": 85000,
+                          f"temp{n}_max_alarm": 0})
+        files.update({"fan1_input": rng.randint(3000, 9000), "fan1_alarm": 0, "fan1_fault": 0})
+        _chip(sys_root, index, f"pci0000:00/0000:00:1f.4/i2c-0/0-00{0x58 + psu:02x}", "pmbus", files)
+        index += 1
+    _chip(sys_root, index, "LNXSYSTM:00/LNXSYBUS:00/ACPI000D:00", "power_meter",
+          {"power1_average": rng.randint(300, 1500) * 1000000, "power1_average_interval": 1000,
+           "power1_average_interval_min": 1000, "power1_average_interval_max": 60000,
+           "power1_cap": 2000000000, "power1_is_battery": 0})
+
+
+def _write_thermal(sys_root: Path, rng, cpus: int, sockets: int) -> None:
+    """An ACPI zone and an x86_pkg_temp zone per socket; a `Processor`
+    cooling device per CPU (the ACPI processor driver makes one each) and
+    intel_powerclamp (its cur_state is -1 while idle)."""
+    virtual = sys_root / "devices" / "virtual" / "thermal"
+    links = sys_root / "class" / "thermal"
+    links.mkdir(parents=True, exist_ok=True)
+
+    def entry(name: str, files: dict) -> None:
+        (virtual / name).mkdir(parents=True)
+        for file_name, value in files.items():
+            (virtual / name / file_name).write_text(f"{value}\n")
+        (links / name).symlink_to(Path("../../devices/virtual/thermal") / name)
+
+    zones = [("acpitz", "step_wise")] + [("x86_pkg_temp", "user_space")] * sockets
+    for n, (kind, policy) in enumerate(zones):
+        entry(f"thermal_zone{n}", {"type": kind, "temp": rng.randint(27, 80) * 1000, "policy": policy,
+                                   "mode": "enabled", "available_policies": "step_wise user_space"})
+    for n in range(cpus):
+        entry(f"cooling_device{n}", {"type": "Processor", "cur_state": 0, "max_state": 3})
+    entry(f"cooling_device{cpus}", {"type": "intel_powerclamp", "cur_state": -1, "max_state": 50})
+
+
+def write_textfiles(directory, count: int, disks: list, seed: int = 0) -> Path:
+    """`*.prom` files as the usual cron scripts write them: pending
+    package upgrades, SMART attributes per drive in `disks`, a role
+    annotation, then `count` jobs' last success and duration."""
+    rng = random.Random(f"textfile@{seed}")
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "apt.prom").write_text(
+        "# HELP apt_upgrades_pending Apt packages pending updates by origin.\n"
+        "# TYPE apt_upgrades_pending gauge\n"
+        + "".join(f'apt_upgrades_pending{{origin="{o}",arch="amd64"}} {rng.randint(0, 40)}\n'
+                  for o in ("Debian:bookworm/stable", "Debian:bookworm-security/stable"))
+        + "# HELP node_reboot_required Node reboot is required for software updates.\n"
+          "# TYPE node_reboot_required gauge\nnode_reboot_required 0\n")
+    attributes = ("temperature_celsius", "available_spare_ratio", "percentage_used_ratio",
+                  "data_units_read_total", "data_units_written_total", "power_on_hours_total",
+                  "unsafe_shutdowns_total", "media_errors_total")
+    smart = []
+    for attribute in (attributes if disks else ()):
+        smart.append(f"# HELP nvme_{attribute} SMART metric {attribute}\n# TYPE nvme_{attribute} gauge\n")
+        smart += [f'nvme_{attribute}{{device="{d}"}} {rng.randint(0, 10**6)}\n' for d in disks]
+    if smart:
+        (out / "smartmon.prom").write_text("".join(smart))
+    (out / "role.prom").write_text('# HELP node_role_info The host\'s role.\n# TYPE node_role_info gauge\n'
+                                   'node_role_info{role="kubernetes-worker",rack="r12"} 1\n')
+    for n in range(count):
+        job = f"job{n:03d}"
+        (out / f"cron_{job}.prom").write_text(
+            f"# HELP cron_{job}_last_success_seconds When the job last succeeded.\n"
+            f"# TYPE cron_{job}_last_success_seconds gauge\n"
+            f"cron_{job}_last_success_seconds {1735689600 + rng.randint(0, 10**6)}\n"
+            f"# HELP cron_{job}_duration_seconds How long its last run took.\n"
+            f"# TYPE cron_{job}_duration_seconds gauge\n"
+            f"cron_{job}_duration_seconds {rng.uniform(0.1, 600):.3f}\n")
+    return out
 
 
 # -- command line -----------------------------------------------------------

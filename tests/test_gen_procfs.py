@@ -155,3 +155,87 @@ def test_command_line(tmp_path, capsys):
     assert float((tmp_path / "uptime").read_text().split()[0]) == pytest.approx(float(before.split()[0]) + 2.5)
     assert gen.main([str(tmp_path / "missing"), "--bump", "1"]) == 1
     assert "gen_procfs:" in capsys.readouterr().err
+
+
+# -- the whole host of the side-by-side comparison ----------------------------
+
+HOST = dict(cpus=16, interfaces=20, disks=30, mounts=150, sockets=2, textfiles=3)
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> dict:
+    return gen.generate_host(tmp_path_factory.mktemp("host"), **HOST)
+
+
+def collect(name: str, paths: dict, backend=None) -> dict:
+    """The agent's collector on the host: {family name: samples}."""
+    import time
+
+    from agent.collectors import BY_NAME, Context, default_options
+    from agent.config import Config
+    from agent.cpu import CpuWindow
+
+    entry = BY_NAME[name]
+    options = dict(default_options(entry), directory=str(paths["textfile"])) if name == "textfile" \
+        else default_options(entry)
+    collector = entry.build(Config(), CpuWindow(1.0), options)
+    families = collector.collect(Context(str(paths["proc"]), str(paths["sys"]), str(paths["root"]), backend,
+                                         time.monotonic() + 30))
+    return {family.desc.name: family.samples for family in families}
+
+
+def test_pressure_has_every_resource_and_full_within_some(tmp_path):
+    root = gen.generate(tmp_path, cpus=8, interfaces=4, disks=4)
+    families = collect("pressure", {"proc": root, "sys": tmp_path, "root": tmp_path, "textfile": tmp_path})
+    totals = {name: samples[0][1] for name, samples in families.items()}
+    assert set(totals) == {f"node_pressure_{n}_seconds" for n in (
+        "cpu_waiting", "io_waiting", "io_stalled", "memory_waiting", "memory_stalled", "irq_stalled")}
+    assert 0 < totals["node_pressure_io_stalled_seconds"] <= totals["node_pressure_io_waiting_seconds"]
+    assert totals["node_pressure_memory_stalled_seconds"] <= totals["node_pressure_memory_waiting_seconds"]
+    assert (root / "pressure" / "irq").read_text().startswith("full ")   # irq has no `some` line
+    gen.bump(root, 10)
+    later = {name: samples[0][1] for name, samples in collect(
+        "pressure", {"proc": root, "sys": tmp_path, "root": tmp_path, "textfile": tmp_path}).items()}
+    assert all(later[name] >= totals[name] for name in totals)
+    assert later["node_pressure_cpu_waiting_seconds"] > totals["node_pressure_cpu_waiting_seconds"]
+
+
+def test_host_mounts_exist_under_the_rootfs_and_both_tables_agree(host):
+    info = (host["proc"] / "1" / "mountinfo").read_text().splitlines()
+    mounts = (host["proc"] / "1" / "mounts").read_text().splitlines()
+    assert len(info) == len(mounts) == HOST["mounts"]
+    assert [ln.split()[4] for ln in info] == [ln.split()[1] for ln in mounts]
+    assert len({ln.split()[4] for ln in info}) == HOST["mounts"]
+    assert len({ln.split(" - ")[1].split()[0] for ln in info}) >= 10          # assorted types
+    families = collect("filesystem", host)
+    errors = families["node_filesystem_device_error"]
+    kept = [labels for labels, _ in errors]
+    assert 40 < len(kept) < HOST["mounts"]                  # the default exclusions leave some out
+    assert all(value == 0 for _, value in errors)           # every kept mount point is there to statfs
+    readonly = dict(families["node_filesystem_readonly"])
+    assert readonly[("/dev/nvme1n1", "/mnt/backup copies", "xfs")] == 1     # \040 decoded; ro mount
+    assert readonly[("/dev/nvme0n1p2", "/", "ext4")] == 0
+
+
+def test_host_sysfs_has_a_chip_per_socket_and_drive_and_a_cooling_device_per_cpu(backend, host):
+    hwmon = collect("hwmon", host, backend)
+    chips = {labels[0] for labels, _ in hwmon["node_hwmon_chip_names"]}
+    drives = HOST["disks"] * 3 // 5 // 3                    # whole NVMe disks in diskstats
+    assert len(chips) == HOST["sockets"] + drives + 4       # coretemp, nvme, Super I/O, 2 PSUs, power meter
+    cores = HOST["cpus"] // HOST["sockets"] // 2
+    assert sum(labels[0] == "platform_coretemp_0" for labels, _ in hwmon["node_hwmon_temp_celsius"]) == cores + 1
+    thermal = collect("thermal_zone", host)
+    assert len(thermal["node_thermal_zone_temp"]) == 1 + HOST["sockets"]
+    assert len(thermal["node_cooling_device_cur_state"]) == HOST["cpus"] + 1
+    assert (("16", "intel_powerclamp"), -1) in thermal["node_cooling_device_cur_state"]
+    textfile = collect("textfile", host)
+    assert len(textfile["nvme_temperature_celsius"]) == drives
+    assert textfile["node_textfile_scrape_error"] == [((), 0)]
+
+
+def test_host_deterministic(tmp_path):
+    a = gen.generate_host(tmp_path / "a", **HOST, seed=4)
+    b = gen.generate_host(tmp_path / "b", **HOST, seed=4)
+    for rel in ("proc/1/mountinfo", "sys/class/hwmon/hwmon0/temp2_input", "textfile/smartmon.prom",
+                "proc/pressure/io"):
+        assert (a["proc"].parent / rel).read_bytes() == (b["proc"].parent / rel).read_bytes(), rel

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -308,6 +309,35 @@ def test_a_bad_file_is_logged_once_and_its_repair_once(tmp_path):
         assert wait_for(lambda: "accepted again" in agent.log())
         log = agent.log()
     assert log.count("bad.prom refused") == 1 and log.count("bad.prom accepted again") == 1, log
+
+
+
+def test_a_file_rewritten_in_place_is_served_with_its_new_values(tmp_path, backend_name):
+    """The collector keeps a settled file's parse while its stat stays the
+    same: a rewrite of the same size with its mtime set back must still be
+    seen, at once and after the file has settled."""
+    directory = write_case(tmp_path, {"job.prom": "job_value 1.5\n"})
+    path = directory / "job.prom"
+
+    def rewrite(value: float) -> None:
+        path.write_text(f"job_value {value}\n")
+        os.utime(path, (MTIME, MTIME))
+
+    with AgentProcess("--listen", "127.0.0.1:0", "--procfs", str(TREE), "--backend", backend_name,
+                      "--collector.disable-defaults", "--collector.textfile",
+                      "--collector.textfile.directory", str(directory)) as agent:
+        assert "job_value 1.5\n" in agent.metrics_text()
+        rewrite(2.5)  # within the same jiffy as the first write, perhaps
+        assert "job_value 2.5\n" in agent.metrics_text()
+        time.sleep(1.2)  # settled: the next read is kept
+        assert "job_value 2.5\n" in agent.metrics_text()
+        assert "job_value 2.5\n" in agent.metrics_text()
+        rewrite(3.5)
+        assert "job_value 3.5\n" in agent.metrics_text()
+        path.unlink()
+        assert "job_value" not in agent.metrics_text()
+        rewrite(4.5)
+        assert "job_value 4.5\n" in agent.metrics_text()
 
 
 # --- the formats -------------------------------------------------------------------

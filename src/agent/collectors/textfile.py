@@ -38,6 +38,12 @@ SUFFIX = ".prom"
 # file past this is refused unread beyond it, so one scrape never holds
 # more than this much of one file.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# A file last changed at least this long before it is read cannot change
+# again without a later change time, so its parse is kept while its device,
+# inode, size, mtime and ctime stay the same.  One changed more recently is
+# parsed at every scrape until it settles: a second write within the file
+# system's timestamp granularity (a jiffy) could leave all five unchanged.
+SETTLED_NS = 1_000_000_000
 # Names no file may define: the agent's own namespace, whichever of its
 # modules (push, the HTTP server) happen to be loaded.
 RESERVED_PREFIX = "agent_"
@@ -64,6 +70,9 @@ class TextfileCollector:
         # The reason each refused file was last refused, so that a file
         # that stays bad is logged once, not at every scrape.
         self._refused: dict[str, str] = {}
+        # path -> (its stat key, its families, its mtime in seconds), for
+        # the files that had settled when they were read (SETTLED_NS).
+        self._parsed: dict[str, tuple] = {}
 
     def collect(self, context) -> list:
         if not self.directory:
@@ -72,6 +81,7 @@ class TextfileCollector:
         files: list[Family] = []
         mtimes = []
         refused: dict[str, str] = {}
+        parsed: dict[str, tuple] = {}
         try:
             names = sorted(name for name in os.listdir(self.directory) if name.endswith(SUFFIX))
         except OSError as exc:
@@ -88,7 +98,7 @@ class TextfileCollector:
                     # be UTF-8; replacing the bad bytes could give two
                     # files one name.
                     raise _Refused("its name is not UTF-8")
-                families, mtime = _read(path)
+                families, mtime = self._read(path, parsed)
                 accepted = _check_names(families, taken)
             except (OSError, TextFormatError, _Refused) as exc:
                 refused[path] = _reason(exc)
@@ -99,11 +109,38 @@ class TextfileCollector:
             files.extend(accepted(path))
             mtimes.append(((path,), mtime))
         self._log_changes(refused)
+        self._parsed = parsed  # files gone or refused are parsed again if they come back
         out = files
         if mtimes:
             out.append(Family(MTIME, mtimes))
         out.append(Family(SCRAPE_ERROR, [(NO_LABELS, 1 if refused else 0)]))
         return out
+
+    def _read(self, path: str, parsed: dict[str, tuple]) -> tuple[list, int]:
+        """The families of one file and its mtime in whole seconds (as
+        1.5.0: taken after the file is read); the parse of an earlier scrape
+        when the file has not changed since (SETTLED_NS).  Kept parses go
+        into `parsed`."""
+        before = os.stat(path)
+        key = _stat_key(before)
+        kept = self._parsed.get(path)
+        if kept is not None and kept[0] == key:
+            parsed[path] = kept
+            return kept[1], kept[2]
+        if stat.S_ISDIR(before.st_mode):
+            # 1.5.0 reads a directory named x.prom as an empty file (no error,
+            # an mtime), and so does this, rather than fail a harmless name.
+            data = b""
+        else:
+            # Regular files only, opened without blocking (a FIFO would stall
+            # the scrape) and read up to the cap.
+            data = read_regular(path, MAX_FILE_BYTES)
+        families = parse_text(data)
+        after = os.stat(path)
+        mtime = after.st_mtime_ns // 1_000_000_000
+        if _stat_key(after) == key and time.time_ns() - after.st_ctime_ns >= SETTLED_NS:
+            parsed[path] = (key, families, mtime)
+        return families, mtime
 
     def _log_changes(self, refused: dict[str, str]) -> None:
         for path, reason in refused.items():
@@ -149,19 +186,9 @@ def _agent_names() -> dict[str, str]:
     return taken
 
 
-def _read(path: str) -> tuple[list, int]:
-    """The families of one file and its mtime in whole seconds (as 1.5.0:
-    taken after the file is read)."""
-    if stat.S_ISDIR(os.stat(path).st_mode):
-        # 1.5.0 reads a directory named x.prom as an empty file (no error,
-        # an mtime), and so does this, rather than fail a harmless name.
-        data = b""
-    else:
-        # Regular files only, opened without blocking (a FIFO would stall
-        # the scrape) and read up to the cap.
-        data = read_regular(path, MAX_FILE_BYTES)
-    families = parse_text(data)
-    return families, os.stat(path).st_mtime_ns // 1_000_000_000
+def _stat_key(st: os.stat_result) -> tuple:
+    # ctime too: a writer can set mtime back (touch -d, rsync -t), never ctime.
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _check_names(families: list, taken: dict[str, str]):
