@@ -18,6 +18,8 @@ parametrised over collectors.
 from __future__ import annotations
 
 from agent.collectors.base import Context, NoData, Option, boolean
+from agent.collectors import cgroups
+from agent.collectors.cgroups import CgroupsCollector
 from agent.collectors.diskstats import DiskstatsCollector
 from agent.collectors import filesystem
 from agent.collectors.filesystem import FilesystemCollector
@@ -89,6 +91,10 @@ TABLE = (
     Entry("filesystem", True, "size, free space and inodes of each mount (statvfs of the mounts in /proc/1/mountinfo "
           "under the rootfs; a mount whose statvfs hangs is reported with device_error 1)",
           lambda config, cpu_window, options: FilesystemCollector(options), filesystem.OPTIONS),
+    Entry("cgroups", False, "containers (Docker, containerd, CRI-O, Podman, systemd-nspawn) under cAdvisor's "
+          "container_* names: CPU, memory, I/O, pressure and network of each container cgroup (cgroup v2, "
+          "one C walk of fs/cgroup or fs/cgroup/unified)",
+          lambda config, cpu_window, options: CgroupsCollector(options), cgroups.OPTIONS),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
@@ -130,7 +136,7 @@ def build(names, config, cpu_window) -> list:
 __all__ = [
     "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
-    "DiskstatsCollector", "FilesystemCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
+    "CgroupsCollector", "DiskstatsCollector", "FilesystemCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
     "NetdevCollector", "PressureCollector", "StatCollector", "TextfileCollector", "ThermalZoneCollector",
     "UptimeCollector",
 ]

@@ -13,6 +13,7 @@ from .meminfo import parse_meminfo
 from .netdev import parse_netdev
 from .cbackend import trim_malloc
 from .layout import ParseError
+from .cgroups import parse_cgroup_file, walk_cgroups
 from .read_files import list_dir, read_files, realpath
 from .reader import MAX_FILE_BYTES, ShrinkWatch, read_fd
 from .stat import parse_stat
@@ -38,6 +39,7 @@ __all__ = [
     "AVAILABLE", "UNAVAILABLE_REASON", "make_loader",
     "parse_stat", "parse_meminfo", "parse_diskstats", "parse_netdev",
     "parse_loadavg", "parse_uptime", "read_files", "list_dir", "realpath",
+    "walk_cgroups", "parse_cgroup_file",
 ]
 
 
