@@ -367,8 +367,8 @@ int agent_load_uptime(int fd, char *buf, size_t cap, size_t *len,
  * Returns 0; AGENT_ETRUNC when names or buf (which must hold any one file)
  * is too small, AGENT_EROWS when rows or io are: grow them all and call
  * again; AGENT_EFORMAT or AGENT_ERANGE for a file that does not have its
- * documented shape: rows[*count - 1] is its container and *err_file says
- * which file; AGENT_EIO with errno when dirfd cannot be listed. */
+ * documented shape: rows[*count - 1] is its container (path and id only,
+ * no figures) and *err_file says which file; AGENT_EIO with errno when dirfd cannot be listed. */
 enum {
     AGENT_CGROUP_DEPTH_MAX = 16,
     AGENT_CGROUP_DOCKER = 1, AGENT_CGROUP_CONTAINERD = 2, AGENT_CGROUP_CRIO = 3,

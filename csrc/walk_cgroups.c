@@ -604,9 +604,16 @@ static int container(struct walk *w, int dirfd, const char *name, size_t len,
             continue;
         }
         rc = parse_file(w, i, w->buf, n, row, row->values);
+        if (rc == AGENT_EROWS)
+            goto out;  /* io[] is full: the caller grows it and walks again */
         if (rc != AGENT_OK) {
             w->err_file = (uint64_t)i;
-            /* The caller reports the row's path. */
+            /* The caller reports the row's path; its figures, half parsed,
+             * are dropped. */
+            row->present = 0;
+            memset(row->values, 0, sizeof row->values);
+            w->io_count = (size_t)row->io_first;
+            row->io_count = 0;
             w->names_len += path_len;
             w->count++;
             goto out;

@@ -391,6 +391,9 @@ class _Walk:
                     io_count += parse_file(which, data, values, self.io, self.io_cap)
                 except ParseError as exc:
                     self.err_file = which
+                    values.clear()
+                    del self.io[io_first:]
+                    io_count = 0
                     self.names.append(full)  # the caller reports the row's path
                     self.rows.append(row())
                     raise _Stop(exc.code) from None
