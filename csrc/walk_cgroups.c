@@ -458,6 +458,9 @@ int agent_parse_cgroup_file(int which, const char *buf, size_t len, struct agent
     struct walk w = {.io = io, .io_cap = io_cap};
     int rc;
 
+    *io_count = 0;
+    if (!buf)
+        buf = "";  /* (NULL, 0): no pointer arithmetic on NULL */
     if (which < 0 || which >= AGENT_CGROUP_NFILES)
         return AGENT_EFORMAT;
     memset(row, 0, sizeof *row);
@@ -566,13 +569,26 @@ static int container(struct walk *w, int dirfd, const char *name, size_t len,
     size_t path_len = w->path_len + (w->path_len ? 1 : 0) + len;
     int fd, i, rc;
 
-    if (w->count == w->rows_cap)
-        return AGENT_EROWS;
-    if (w->names_cap - w->names_len < path_len)
-        return AGENT_ETRUNC;
+    size_t n;
+
     fd = open_dir(dirfd, name, len);
     if (fd < 0)
         return AGENT_OK;  /* gone since the listing */
+    /* cpu.stat first: every v2 cgroup has one, so without it the cgroup
+     * is gone, and takes no room in the caller's buffers. */
+    rc = slurp(w, fd, agent_cgroup_files[AGENT_CGROUP_FILE_CPU_STAT], &n);
+    if (rc != 0) {
+        rc = rc == AGENT_ETRUNC ? rc : AGENT_OK;
+        goto out;
+    }
+    if (w->count == w->rows_cap) {
+        rc = AGENT_EROWS;
+        goto out;
+    }
+    if (w->names_cap - w->names_len < path_len) {
+        rc = AGENT_ETRUNC;
+        goto out;
+    }
     row = &w->rows[w->count];
     memset(row, 0, sizeof *row);
     row->path_off = w->names_len;
@@ -591,17 +607,12 @@ static int container(struct walk *w, int dirfd, const char *name, size_t len,
     memcpy(w->names + w->names_len + path_len - len, name, len);
 
     for (i = 0; i < AGENT_CGROUP_NFILES; i++) {
-        size_t n;
-
-        rc = slurp(w, fd, agent_cgroup_files[i], &n);
-        if (rc == AGENT_ETRUNC)
-            goto out;
-        if (rc != 0) {
-            if (i == AGENT_CGROUP_FILE_CPU_STAT) {
-                rc = AGENT_OK;  /* every v2 cgroup has one: this one is gone */
+        if (i != AGENT_CGROUP_FILE_CPU_STAT) {
+            rc = slurp(w, fd, agent_cgroup_files[i], &n);
+            if (rc == AGENT_ETRUNC)
                 goto out;
-            }
-            continue;
+            if (rc != 0)
+                continue;
         }
         rc = parse_file(w, i, w->buf, n, row, row->values);
         if (rc == AGENT_EROWS)

@@ -8,6 +8,7 @@
 #   TARGETS="stat netdev" JOBS=2 fuzz/run.sh 120
 #
 # Targets: stat meminfo diskstats netdev loadavg uptime (agent_parse_*),
+# cgroup_file and cgroup_walk (the cgroup v2 walker, fuzz/fuzz_cgroups.c),
 # load (agent_read_fd and agent_load_* on a memfd; the first input byte picks
 # the source and the buffer size), and grow (agent_load_* on a file that grows
 # while it is read: pread is wrapped to append to it between calls).  Seeds: fuzz/corpus/<target>/ (the fixture
@@ -21,9 +22,10 @@ secs=${1:-30}
 CC=${CC:-clang}
 JOBS=${JOBS:-1}
 build=${FUZZ_BUILD:-fuzz/build}
-read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load grow}"
+read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load grow cgroup_file cgroup_walk}"
 
-declare -A index=([stat]=0 [meminfo]=1 [diskstats]=2 [netdev]=3 [loadavg]=4 [uptime]=5 [load]=6 [grow]=7)
+declare -A index=([stat]=0 [meminfo]=1 [diskstats]=2 [netdev]=3 [loadavg]=4 [uptime]=5 [load]=6 [grow]=7
+                  [cgroup_file]=0 [cgroup_walk]=1)
 flags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Icsrc)
 
@@ -33,6 +35,11 @@ for t in "${targets[@]}"; do
     echo "== build fuzz_$t"
     extra=()
     [[ $t == grow ]] && extra=(-Wl,--wrap=pread)
+    if [[ $t == cgroup_* ]]; then
+        # The cgroup v2 walker and its file parsers (fuzz/fuzz_cgroups.c).
+        "$CC" "${flags[@]}" -DFUZZ_CGROUP="${index[$t]}" fuzz/fuzz_cgroups.c csrc/*.c -o "$build/fuzz_$t"
+        continue
+    fi
     "$CC" "${flags[@]}" -DFUZZ_SOURCE="${index[$t]}" fuzz/fuzz_parsers.c csrc/*.c "${extra[@]}" -o "$build/fuzz_$t"
 done
 

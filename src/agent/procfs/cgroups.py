@@ -364,14 +364,17 @@ class _Walk:
 
     def container(self, dirfd: int, name: bytes, path: bytes, pod, runtime: int, id_off: int, id_len: int):
         full = path + b"/" + name if path else name
-        if len(self.rows) == self.rows_cap:
-            raise _Stop(EROWS)
-        if self.names_cap - self.names_len < len(full):
-            raise _Stop(ETRUNC)
         fd = self.open_dir(dirfd, name)
         if fd is None:
             return
         try:
+            cpu_stat = self.slurp(fd, CGROUP_FILES[0])
+            if cpu_stat is None:
+                return  # gone since the listing: no room taken
+            if len(self.rows) == self.rows_cap:
+                raise _Stop(EROWS)
+            if self.names_cap - self.names_len < len(full):
+                raise _Stop(ETRUNC)
             base = self.names_len
             values: dict = {}
             io_first = len(self.io)
@@ -382,10 +385,8 @@ class _Walk:
                                 base + pod[0] if pod else 0, pod[1] if pod else 0, io_first, io_count)
 
             for which, file in enumerate(CGROUP_FILES):
-                data = self.slurp(fd, file)
+                data = cpu_stat if which == 0 else self.slurp(fd, file)
                 if data is None:
-                    if which == 0:
-                        return  # no cpu.stat: gone since the listing
                     continue
                 try:
                     io_count += parse_file(which, data, values, self.io, self.io_cap)
