@@ -28,6 +28,8 @@ scrape's deadline is the registry's to enforce, leaving the source out.
 from __future__ import annotations
 
 import errno
+from functools import reduce
+from operator import and_
 import json
 import logging
 import os
@@ -36,9 +38,9 @@ import re
 from agent import metrics
 from agent.collectors.base import NoData, Option
 from agent.collectors.filters import NameFilter, regex
-from agent.metrics import Family
+from agent.metrics import Family, Series
 from agent.procfs import cgroups
-from agent.procfs.layout import FILE_ENTRY, NETDEV, OK, decode_netdev
+from agent.procfs.layout import ETRUNC, FILE_ENTRY, NETDEV, OK, NetDev
 
 log = logging.getLogger("agent.cgroups")
 
@@ -88,7 +90,9 @@ PRESSURE = {
                              "congestion."),
 }
 _IFACE = ("interface",)
-NETWORK = (
+# (field index in a packed struct agent_netdev row, Desc)
+_NETDEV_FIELDS = NetDev._fields
+NETWORK = tuple((_NETDEV_FIELDS.index(field), desc) for field, desc in (
     ("rx_bytes", _counter("container_network_receive_bytes", "Cumulative count of bytes received", _IFACE)),
     ("rx_packets", _counter("container_network_receive_packets", "Cumulative count of packets received", _IFACE)),
     ("rx_errs", _counter("container_network_receive_errors",
@@ -98,7 +102,19 @@ NETWORK = (
                             _IFACE)),
     ("tx_errs", _counter("container_network_transmit_errors",
                          "Cumulative count of errors encountered while transmitting", _IFACE)),
-)
+))
+_NAME, _NAME_LEN = _NETDEV_FIELDS.index("name_raw"), _NETDEV_FIELDS.index("name_len")
+_FIELD = {name: i for i, name in enumerate(cgroups.CGROUP_FIELDS)}
+_FIELD_BIT = {name: 1 << i for name, i in _FIELD.items()}
+_BIT_USAGE, _BIT_USER, _BIT_SYSTEM, _BIT_QUOTA, _BIT_PERIODS, _BIT_CURRENT, _BIT_INACTIVE, _BIT_PID = (
+    1 << _FIELD[name] for name in ("usage_usec", "user_usec", "system_usec", "cpu_quota_usec", "nr_periods",
+                                   "memory_current", "memory_inactive_file", "pid"))
+
+
+ALL = (CPU_USAGE, CPU_USER, CPU_SYSTEM, CFS_PERIODS, CFS_THROTTLED_PERIODS, CFS_THROTTLED_SECONDS, MEMORY_USAGE,
+       MEMORY_WORKING_SET, MEMORY_RSS, MEMORY_CACHE, MEMORY_LIMIT, OOM_EVENTS, FS_READS, FS_WRITES,
+       *PRESSURE.values(), *(desc for _, desc in NETWORK))
+
 LEFT_OUT = metrics.gauge("agent_cgroups_containers_left_out",
                          "Containers found at this scrape but not exported: more than "
                          "--collector.cgroups.max-containers passed the include/exclude filter")
@@ -106,12 +122,12 @@ LEFT_OUT = metrics.gauge("agent_cgroups_containers_left_out",
 # cAdvisor leaves out a container's loopback and the host ends of veth
 # pairs and bridges (isIgnoredDevice in container/libcontainer/handler.go).
 _IGNORED_INTERFACES = (b"lo", b"veth", b"docker", b"nerdctl")
-# cAdvisor's specMemoryValue: a limit above 2^62 is "none", exported as 0.
-_MAX_MEMORY = 1 << 62
 # A config.v2.json is a few kB; one larger than this is not Docker's.
 CONFIG_MAX_BYTES = 1 << 20
-# /proc/PID/net/dev of a container: a few interfaces, 128 bytes each.
-NETDEV_BYTES = 16 << 10
+# /proc/PID/net/dev of a container: a few interfaces, 128 bytes each; one
+# with more is read again whole, up to the second figure.
+NETDEV_BYTES = 4 << 10
+NETDEV_MAX_BYTES = 4 << 20
 NETDEV_BATCH = 128
 _LOG_LINK = re.compile(r"^([^_]+)_([^_]+)_(.+)-([0-9a-f]{64})\.log$")
 _NSPAWN_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
@@ -268,6 +284,8 @@ class CgroupsCollector:
         self.max_containers = options["max-containers"]
         self.metadata = Metadata(options["docker-data-root"])
         self._walkers: dict[str, cgroups.Walker] = {}
+        self._label_memo: dict = {}  # cgroup path -> (labels, labels + ("total",))
+        self._label_sets: dict[str, tuple] = {}  # family name -> last scrape's label sets
         self._said_v1 = False
 
     def collect(self, context) -> list[Family]:
@@ -287,13 +305,17 @@ class CgroupsCollector:
             found = walker(dirfd)
         finally:
             os.close(dirfd)
-        return self._families(context, found)
+        return self._families(context, found, walker.rows)
 
     def _labels(self, context, found):
-        """(labels tuple, container) for the containers kept, by cgroup path."""
+        """(labels tuple, container) for the containers kept, by cgroup
+        path.  A container's tuple is the same object scrape after scrape
+        while its labels do not change, so the families' label sets compare
+        by identity and the renderer keeps their formatted text."""
         by_id, by_uid = self.metadata.kubelet(context.rootfs)
+        previous, current = self._label_memo, {}
         kept = []
-        for c in sorted(found, key=lambda c: c.path):
+        for index, c in sorted(enumerate(found), key=lambda pair: pair[1].path):
             cid = _text(c.id)
             name = image = container = pod = namespace = ""
             if c.runtime == cgroups.NSPAWN:
@@ -314,70 +336,112 @@ class CgroupsCollector:
                     name = cid
             if not self.filter(name):
                 continue
-            kept.append(((container, "/" + _text(c.path), image, name, namespace, pod), c))
+            labels = (container, "/" + _text(c.path), image, name, namespace, pod)
+            old = previous.get(c.path)
+            if old is not None and old[0] == labels:
+                memo = old
+            else:
+                memo = (labels, labels + ("total",))
+            current[c.path] = memo
+            kept.append((memo, index, c))
+        # Only the containers present: no label set outlives its container.
+        self._label_memo = current
         self.metadata.forget({c.id for c in found})
         return kept
 
-    def _families(self, context, found) -> list[Family]:
+    def _series(self, desc, labels: list, values: list) -> Series:
+        """A Series whose label sets are last scrape's tuple when they are
+        equal, so that the renderer's formatted text for it is reused."""
+        labels_tuple = tuple(labels)
+        last = self._label_sets.get(desc.name)
+        if last is not None and last == labels_tuple:
+            labels_tuple = last
+        self._label_sets[desc.name] = labels_tuple
+        return Series(desc, labels_tuple, values)
+
+    def _families(self, context, found, rows: bytes) -> list:
         kept = self._labels(context, found)
         left_out = max(0, len(kept) - self.max_containers)
         kept = kept[:self.max_containers]
-        fam = {}
+        cols = {desc: ([], []) for desc in ALL}
+        # The figures by column (one list per field over the containers
+        # kept, in their order) straight from the packed rows: per family a
+        # list comprehension, not a Python loop over the containers.
+        words = memoryview(rows).cast("Q")
+        stride = cgroups.CGROUP.size // 8
+        order = [index for _, index, _ in kept]
+        present = [words[i * stride] for i in order]
+        common = reduce(and_, present, -1) if present else 0
+        labels_all = [memo[0] for memo, _, _ in kept]
 
-        def add(desc, labels, value):
-            family = fam.get(desc.name)
-            if family is None:
-                family = fam[desc.name] = Family(desc, [])
-            family.samples.append((labels, value))
+        def column(field: str) -> list:
+            values = words[1 + _FIELD[field]::stride]
+            return [values[i] for i in order]
 
+        def add(desc, bit: int, values: list, labels: list = labels_all) -> None:
+            if common & bit == bit:  # every container has it: the common case
+                col = cols[desc]
+                col[0].extend(labels)
+                col[1].extend(values)
+                return
+            col = cols[desc]
+            for p, label, value in zip(present, labels, values):
+                if p & bit == bit:
+                    col[0].append(label)
+                    col[1].append(value)
+
+        # libcontainer keeps cpu.stat's microseconds as nanoseconds (x 1000)
+        # and cAdvisor divides those by 1e9: the same float64s.
+        usage = column("usage_usec")
+        if common & _BIT_USAGE and all(usage):
+            add(CPU_USAGE, _BIT_USAGE, [float(u * 1000) / 1e9 for u in usage], [memo[1] for memo, _, _ in kept])
+        else:
+            # cAdvisor has no "total" sample for a container that has used no CPU yet.
+            col = cols[CPU_USAGE]
+            for p, (memo, _, _), u in zip(present, kept, usage):
+                if p & _BIT_USAGE and u > 0:
+                    col[0].append(memo[1])
+                    col[1].append(float(u * 1000) / 1e9)
+        add(CPU_USER, _BIT_USER, [float(u * 1000) / 1e9 for u in column("user_usec")])
+        add(CPU_SYSTEM, _BIT_SYSTEM, [float(u * 1000) / 1e9 for u in column("system_usec")])
+        # cAdvisor exports the CFS counters of a container with a quota only.
+        quota = _BIT_QUOTA | _BIT_PERIODS
+        add(CFS_PERIODS, quota, column("nr_periods"))
+        add(CFS_THROTTLED_PERIODS, quota, column("nr_throttled"))
+        add(CFS_THROTTLED_SECONDS, quota, [float(u * 1000) / 1e9 for u in column("throttled_usec")])
+        current = column("memory_current")
+        add(MEMORY_USAGE, _BIT_CURRENT, current)
+        # Working set: usage less inactive_file, floored at 0 (usage where
+        # memory.stat has no inactive_file, as cAdvisor leaves it).
+        inactive = [i if p & _BIT_INACTIVE else 0 for p, i in zip(present, column("memory_inactive_file"))]
+        add(MEMORY_WORKING_SET, _BIT_CURRENT, [u - i if u > i else 0 for u, i in zip(current, inactive)])
+        add(MEMORY_RSS, _FIELD_BIT["memory_anon"], column("memory_anon"))
+        add(MEMORY_CACHE, _FIELD_BIT["memory_file"], column("memory_file"))
+        # cAdvisor's specMemoryValue: a limit above 2^62 is "none", exported as 0.
+        add(MEMORY_LIMIT, _FIELD_BIT["memory_max"], [0 if m > 1 << 62 else m for m in column("memory_max")])
+        add(OOM_EVENTS, _FIELD_BIT["oom_kill"], column("oom_kill"))
+        for (resource, kind), desc in PRESSURE.items():
+            field = f"{resource}_{kind}_usec"
+            # cAdvisor's asMicrosecondsToSeconds: PSI totals are microseconds.
+            add(desc, _FIELD_BIT[field], [u / 1e6 for u in column(field)])
         devices = _DeviceNames(context.sysfs)
-        for labels, c in kept:
-            v = dict(zip(cgroups.CGROUP_FIELDS, c.values))
-            has = c.has
-            # libcontainer keeps cpu.stat's microseconds as nanoseconds
-            # (x 1000) and cAdvisor divides those by 1e9: the same float64s.
-            if has("usage_usec") and v["usage_usec"] > 0:
-                add(CPU_USAGE, labels + ("total",), float(v["usage_usec"] * 1000) / 1e9)
-            if has("user_usec"):
-                add(CPU_USER, labels, float(v["user_usec"] * 1000) / 1e9)
-            if has("system_usec"):
-                add(CPU_SYSTEM, labels, float(v["system_usec"] * 1000) / 1e9)
-            # cAdvisor exports the CFS counters of a container with a quota only.
-            if has("cpu_quota_usec") and has("nr_periods"):
-                add(CFS_PERIODS, labels, v["nr_periods"])
-                add(CFS_THROTTLED_PERIODS, labels, v["nr_throttled"])
-                add(CFS_THROTTLED_SECONDS, labels, float(v["throttled_usec"] * 1000) / 1e9)
-            if has("memory_current"):
-                usage = v["memory_current"]
-                add(MEMORY_USAGE, labels, usage)
-                inactive = v["memory_inactive_file"] if has("memory_inactive_file") else 0
-                add(MEMORY_WORKING_SET, labels, max(usage - inactive, 0))
-            if has("memory_anon"):
-                add(MEMORY_RSS, labels, v["memory_anon"])
-            if has("memory_file"):
-                add(MEMORY_CACHE, labels, v["memory_file"])
-            if has("memory_max"):
-                limit = v["memory_max"]
-                add(MEMORY_LIMIT, labels, 0 if limit > _MAX_MEMORY else limit)
-            if has("oom_kill"):
-                add(OOM_EVENTS, labels, v["oom_kill"])
-            for major, minor, present, rbytes, wbytes in c.io:
-                device = devices(major, minor)
-                if present & 1 << cgroups.IO_RBYTES:
-                    add(FS_READS, labels + (device,), rbytes)
-                if present & 1 << cgroups.IO_WBYTES:
-                    add(FS_WRITES, labels + (device,), wbytes)
-            for (resource, kind), desc in PRESSURE.items():
-                field = f"{resource}_{kind}_usec"
-                if has(field):
-                    add(desc, labels, v[field] / 1e6)
-        self._network(context, kept, add)
-        families = list(fam.values())
+        reads, writes = cols[FS_READS], cols[FS_WRITES]
+        for (labels, _), _, c in kept:
+            for major, minor, io_present, rbytes, wbytes in c.io:
+                device_labels = labels + (devices(major, minor),)
+                if io_present & 1 << cgroups.IO_RBYTES:
+                    reads[0].append(device_labels)
+                    reads[1].append(rbytes)
+                if io_present & 1 << cgroups.IO_WBYTES:
+                    writes[0].append(device_labels)
+                    writes[1].append(wbytes)
+        self._network(context, kept, cols)
+        families = [self._series(desc, labels, values) for desc, (labels, values) in cols.items() if values]
         families.append(Family(LEFT_OUT, [((), left_out)]))
         return families
 
-    def _network(self, context, kept, add) -> None:
-        with_pid = [(labels, c.get("pid")) for labels, c in kept if c.has("pid")]
+    def _network(self, context, kept, cols) -> None:
+        with_pid = [(labels, c.values[_FIELD["pid"]]) for (labels, _), _, c in kept if c.present & _BIT_PID]
         if not with_pid:
             return
         try:
@@ -386,22 +450,29 @@ class CgroupsCollector:
             log.warning("%s: %s: no container network counters", context.procfs, exc.strerror)
             return
         backend = context.backend
+        network = [(index, cols[desc]) for index, desc in NETWORK]
         try:
             for start in range(0, len(with_pid), NETDEV_BATCH):
                 batch = with_pid[start:start + NETDEV_BATCH]
-                table, data = backend.read_files(procfd, [b"%d/net/dev" % pid for _, pid in batch], NETDEV_BYTES)
-                for (labels, _), row in zip(batch, FILE_ENTRY.iter_unpack(table)):
-                    _, _, data_off, length, status, _ = row
+                paths = [b"%d/net/dev" % pid for _, pid in batch]
+                table, data = backend.read_files(procfd, paths, NETDEV_BYTES)
+                for (labels, _), path, (_, _, off, length, status, _) in zip(
+                        batch, paths, FILE_ENTRY.iter_unpack(table)):
+                    content = data[off:off + length]
+                    if status == ETRUNC:  # more interfaces than NETDEV_BYTES hold: read it whole
+                        t, content = backend.read_files(procfd, [path], NETDEV_MAX_BYTES)
+                        status = FILE_ENTRY.unpack(t)[4]
                     if status != OK:
-                        continue  # the process has exited, or too many interfaces: no counters this scrape
-                    rows = backend.parse_netdev(data[data_off:data_off + length])
-                    for dev in decode_netdev(rows, len(rows) // NETDEV.size):
-                        iface = dev.name_raw[:dev.name_len]
+                        continue  # the process has exited, or an absurd file: no counters this scrape
+                    rows = backend.parse_netdev(content)
+                    for row in NETDEV.iter_unpack(rows):
+                        iface = row[_NAME][:row[_NAME_LEN]]
                         if iface.lower().startswith(_IGNORED_INTERFACES):
                             continue
                         iface_labels = labels + (_text(iface),)
-                        for field, desc in NETWORK:
-                            add(desc, iface_labels, getattr(dev, field))
+                        for index, (col_l, col_v) in network:
+                            col_l.append(iface_labels)
+                            col_v.append(row[index])
         finally:
             os.close(procfd)
 

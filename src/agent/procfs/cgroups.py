@@ -485,12 +485,15 @@ class Walker:
     def __init__(self, backend):
         self.walk = backend.walk_cgroups
         self.names_cap, self.rows_cap, self.io_cap, self.buf_cap = 64 << 10, 256, 256, 64 << 10
+        self.rows = b""
 
     def __call__(self, dirfd: int) -> list[Container]:
         while True:
             rc, names, rows, io, err_file = self.walk(dirfd, self.names_cap, self.rows_cap, self.io_cap,
                                                       self.buf_cap)
             if rc == OK:
+                # The packed rows too, for a collector that reads them by column.
+                self.rows = rows
                 return decode(names, rows, io)
             if rc == EIO:
                 raise OSError(errno.EIO, "cannot list the cgroup hierarchy")

@@ -1,0 +1,122 @@
+"""The cgroups collector against its floor: at 100, 1,000 and 3,000
+container cgroups (benchmarks/gen_cgroups.py, in a temporary directory),
+the agent's CPU per scrape over loopback HTTP (gzip, Prometheus's
+headers; utime+stime of the agent's process from /proc/PID/stat) against
+benchmarks/floor_cgroups.c, a C program that only lists the same
+directories and opens and reads the same files, once per pass.
+
+Same run, alternating: each round runs the floor for as many passes as
+the agent gets scrapes, then the agent; the figures are the medians over
+the rounds.  Target (issue 14): the agent within 2x of the floor, and its
+cost linear in containers (the per-container figures flat across sizes).
+
+    python benchmarks/compare_cgroups.py                 # C backend, 100 / 1000 / 3000
+    python benchmarks/compare_cgroups.py --backend python --sizes 100 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gen_cgroups  # noqa: E402
+from compare import SCRAPE_REQUEST, ScrapeConnection, Target, agent_command, cpu_seconds, free_port  # noqa: E402
+
+MAX_SECONDS = 900  # a bound on the whole run
+
+
+def build_floor(out: Path) -> Path:
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        sys.exit("compare_cgroups: no C compiler for the floor program")
+    exe = out / "floor_cgroups"
+    subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", str(HERE / "floor_cgroups.c"),
+                    "-o", str(exe)], check=True)
+    return exe
+
+
+def floor_cpu(exe: Path, top: Path, listing: Path, passes: int) -> float:
+    out = subprocess.run([str(exe), str(top), str(listing), str(passes)], check=True, capture_output=True,
+                         text=True, timeout=300)
+    return float(out.stdout.split()[0])
+
+
+def agent_cpu(target: Target, scrapes: int) -> float:
+    before = cpu_seconds(target.proc.pid)
+    for _ in range(scrapes):
+        status, _, body = target.conn.get(SCRAPE_REQUEST)
+        if status != 200 or not body:
+            raise RuntimeError(f"agent: HTTP {status}")
+    return (cpu_seconds(target.proc.pid) - before) / scrapes
+
+
+def measure(n: int, backend: str, rounds: int, work: Path, floor: Path) -> dict:
+    top = work / f"tree-{n}"
+    listed = gen_cgroups.generate(str(top), n)
+    listing = work / f"list-{n}.txt"
+    listing.write_text("".join(f"d {d}\n" for d in listed["dirs"]) + "".join(f"f {f}\n" for f in listed["files"]))
+    port = free_port()
+    agent = Target("agent", [*agent_command(), "--listen", f"127.0.0.1:{port}", "--backend", backend,
+                             "--log-level", "warning", "--collector.disable-defaults", "--collector.cgroups",
+                             "--collector.cgroups.max-containers", str(max(n, 1)),
+                             "--sysfs", str(top / "sys"), "--procfs", str(top / "proc"),
+                             "--rootfs", str(top / "rootfs")], port)
+    try:
+        # Enough scrapes per round that CPU ticks (10 ms) are a small error.
+        scrapes = max(3, 30000 // max(n, 1) // 10)
+        status, _, body = agent.conn.get(SCRAPE_REQUEST)
+        text = zlib.decompress(body, 31)
+        series = sum(1 for line in text.splitlines() if line.startswith(b"container_"))
+        assert status == 200 and series > 20 * n, f"{series} container series for {n} containers"
+        agent_cpu(agent, 2)  # warm-up
+        floors, agents = [], []
+        for _ in range(rounds):
+            floors.append(floor_cpu(floor, top, listing, scrapes))
+            agents.append(agent_cpu(agent, scrapes))
+    finally:
+        agent.stop()
+    f, a = statistics.median(floors), statistics.median(agents)
+    return dict(n=n, floor_ms=f * 1e3, agent_ms=a * 1e3, ratio=a / f, series=series, scrapes=scrapes,
+                files=len(listed["files"]), dirs=len(listed["dirs"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000])
+    parser.add_argument("--backend", choices=["c", "python"], default="c")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    started = time.monotonic()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="agent-cgroups-bench-") as tmp:
+        work = Path(tmp)
+        floor = build_floor(work)
+        for n in args.sizes:
+            if time.monotonic() - started > MAX_SECONDS:
+                print(f"stopped before {n} containers: the run's {MAX_SECONDS} s bound")
+                break
+            rows.append(measure(n, args.backend, args.rounds, work, floor))
+    print(f"\ncgroups, {args.backend} backend, medians of {args.rounds} alternating rounds "
+          f"(CPU per scrape; floor: list and read the same files in C)\n")
+    print("| containers | files read | series | floor ms | agent ms | agent / floor | agent us per container |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['n']:,} | {r['files']:,} | {r['series']:,} | {r['floor_ms']:.2f} | {r['agent_ms']:.2f} | "
+              f"{r['ratio']:.2f} | {r['agent_ms'] * 1e3 / r['n']:.0f} |")
+    worst = max((r["ratio"] for r in rows), default=0)
+    print(f"\ntarget within 2x of the floor: {'met' if worst <= 2 else 'NOT met'} (worst {worst:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
