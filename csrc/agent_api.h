@@ -364,8 +364,14 @@ int agent_load_uptime(int fd, char *buf, size_t cap, size_t *len,
  * it (systemd form with "_", pod_len 0 when none).  A container's io.stat
  * devices are io[io_first, io_first + io_count).
  *
+ * With procfd >= 0 (the procfs root), a container with a PID also gets the
+ * interfaces of <PID>/net/dev under it, parsed as agent_parse_netdev does,
+ * in net[net_first, net_first + net_count): the counters of the process's
+ * network namespace, as cAdvisor reads them.  A net/dev that is gone (the
+ * process exited) or malformed gives the container no interfaces.
+ *
  * Returns 0; AGENT_ETRUNC when names or buf (which must hold any one file)
- * is too small, AGENT_EROWS when rows or io are: grow them all and call
+ * is too small, AGENT_EROWS when rows, io or net are: grow them all and call
  * again; AGENT_EFORMAT or AGENT_ERANGE for a file that does not have its
  * documented shape: rows[*count - 1] is its container (path and id only,
  * no figures) and *err_file says which file; AGENT_EIO with errno when dirfd cannot be listed. */
@@ -403,6 +409,8 @@ struct agent_cgroup {
     uint64_t pod_len;
     uint64_t io_first;
     uint64_t io_count;
+    uint64_t net_first;
+    uint64_t net_count;
 };
 enum {
     AGENT_CGROUP_IO_RBYTES, AGENT_CGROUP_IO_WBYTES
@@ -414,9 +422,10 @@ struct agent_cgroup_io {
     uint64_t rbytes;
     uint64_t wbytes;
 };
-int agent_walk_cgroups(int dirfd, char *names, size_t names_cap, size_t *names_len,
+int agent_walk_cgroups(int dirfd, int procfd, char *names, size_t names_cap, size_t *names_len,
                        struct agent_cgroup *rows, size_t rows_cap, size_t *count,
                        struct agent_cgroup_io *io, size_t io_cap, size_t *io_count,
+                       struct agent_netdev *net, size_t net_cap, size_t *net_count,
                        char *buf, size_t buf_cap, uint64_t *err_file);
 
 /* One container file's parser, as the walk applies it (for the fuzzer and

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -45,6 +46,10 @@ struct walk {
     struct agent_cgroup_io *io;
     size_t io_cap;
     size_t io_count;
+    int procfd;
+    struct agent_netdev *net;
+    size_t net_cap;
+    size_t net_count;
     char *buf;
     size_t buf_cap;
     uint64_t err_file;
@@ -455,7 +460,7 @@ static int parse_file(struct walk *w, int which, const char *buf, size_t len, st
 int agent_parse_cgroup_file(int which, const char *buf, size_t len, struct agent_cgroup *row,
                             struct agent_cgroup_io *io, size_t io_cap, size_t *io_count)
 {
-    struct walk w = {.io = io, .io_cap = io_cap};
+    struct walk w = {.io = io, .io_cap = io_cap, .procfd = -1};
     int rc;
 
     *io_count = 0;
@@ -562,6 +567,30 @@ static int child_pid(struct walk *w, int fd, struct agent_cgroup *row)
     return AGENT_OK;
 }
 
+/* <pid>/net/dev under procfd into net[]: AGENT_EROWS or AGENT_ETRUNC when
+ * a buffer is short, else 0 (with no interfaces when the file is gone or
+ * malformed). */
+static int network(struct walk *w, struct agent_cgroup *row)
+{
+    char path[40];
+    size_t n, count = 0, line = 0;
+    int rc;
+
+    snprintf(path, sizeof path, "%llu/net/dev", (unsigned long long)row->values[AGENT_CGROUP_PID]);
+    rc = slurp(w, w->procfd, path, &n);
+    if (rc != 0)
+        return rc == AGENT_ETRUNC ? rc : AGENT_OK;
+    rc = agent_parse_netdev(w->buf, n, w->net + w->net_count, w->net_cap - w->net_count, &count, &line);
+    if (rc == AGENT_EROWS)
+        return rc;
+    if (rc != AGENT_OK)
+        return AGENT_OK;
+    row->net_first = w->net_count;
+    row->net_count = count;
+    w->net_count += count;
+    return AGENT_OK;
+}
+
 static int container(struct walk *w, int dirfd, const char *name, size_t len,
                      uint64_t runtime, size_t id_off, size_t id_len)
 {
@@ -601,6 +630,7 @@ static int container(struct walk *w, int dirfd, const char *name, size_t len,
         row->pod_len = w->pod_len;
     }
     row->io_first = w->io_count;
+    row->net_first = w->net_count;
     memcpy(w->names + w->names_len, w->path, w->path_len);
     if (w->path_len)
         w->names[w->names_len + w->path_len] = '/';
@@ -625,6 +655,7 @@ static int container(struct walk *w, int dirfd, const char *name, size_t len,
             memset(row->values, 0, sizeof row->values);
             w->io_count = (size_t)row->io_first;
             row->io_count = 0;
+            row->net_first = w->net_count;
             w->names_len += path_len;
             w->count++;
             goto out;
@@ -632,6 +663,11 @@ static int container(struct walk *w, int dirfd, const char *name, size_t len,
     }
     if (!(row->present & ((uint64_t)1 << AGENT_CGROUP_PID))) {
         rc = child_pid(w, fd, row);
+        if (rc != AGENT_OK)
+            goto out;
+    }
+    if (w->procfd >= 0 && (row->present & ((uint64_t)1 << AGENT_CGROUP_PID))) {
+        rc = network(w, row);
         if (rc != AGENT_OK)
             goto out;
     }
@@ -684,15 +720,17 @@ static int visit(struct walk *w, int dirfd, const char *name, size_t len, void *
     return descend(w, dirfd, name, len, depth + 1);
 }
 
-int agent_walk_cgroups(int dirfd, char *names, size_t names_cap, size_t *names_len,
+int agent_walk_cgroups(int dirfd, int procfd, char *names, size_t names_cap, size_t *names_len,
                        struct agent_cgroup *rows, size_t rows_cap, size_t *count,
                        struct agent_cgroup_io *io, size_t io_cap, size_t *io_count,
+                       struct agent_netdev *net, size_t net_cap, size_t *net_count,
                        char *buf, size_t buf_cap, uint64_t *err_file)
 {
     struct walk w = {
         .names = names, .names_cap = names_cap,
         .rows = rows, .rows_cap = rows_cap,
         .io = io, .io_cap = io_cap,
+        .procfd = procfd, .net = net, .net_cap = net_cap,
         .buf = buf, .buf_cap = buf_cap,
     };
     size_t depth = 0;
@@ -714,6 +752,7 @@ int agent_walk_cgroups(int dirfd, char *names, size_t names_cap, size_t *names_l
     *names_len = w.names_len;
     *count = w.count;
     *io_count = w.io_count;
+    *net_count = w.net_count;
     *err_file = w.err_file;
     return rc;
 }

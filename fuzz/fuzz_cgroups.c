@@ -203,10 +203,12 @@ struct walk {
     size_t count;
     struct agent_cgroup_io *io;
     size_t io_count;
+    struct agent_netdev *net;
+    size_t net_count;
     uint64_t err_file;
 };
 
-static struct walk walk(size_t names_cap, size_t rows_cap, size_t io_cap, size_t buf_cap)
+static struct walk walk(size_t names_cap, size_t rows_cap, size_t io_cap, size_t net_cap, size_t buf_cap)
 {
     struct walk w;
     char *buf = malloc(buf_cap ? buf_cap : 1);
@@ -218,13 +220,16 @@ static struct walk walk(size_t names_cap, size_t rows_cap, size_t io_cap, size_t
     w.names = malloc(names_cap ? names_cap : 1);
     w.rows = malloc((rows_cap ? rows_cap : 1) * sizeof *w.rows);
     w.io = malloc((io_cap ? io_cap : 1) * sizeof *w.io);
-    w.rc = agent_walk_cgroups(fd, w.names, names_cap, &w.names_len, w.rows, rows_cap, &w.count,
-                              w.io, io_cap, &w.io_count, buf, buf_cap, &w.err_file);
+    w.net = malloc((net_cap ? net_cap : 1) * sizeof *w.net);
+    /* The tree is also the procfs root: "<pid>/net/dev" records feed the
+     * network part. */
+    w.rc = agent_walk_cgroups(fd, fd, w.names, names_cap, &w.names_len, w.rows, rows_cap, &w.count,
+                              w.io, io_cap, &w.io_count, w.net, net_cap, &w.net_count, buf, buf_cap, &w.err_file);
     close(fd);
     free(buf);
     REQUIRE(w.rc == AGENT_OK || w.rc == AGENT_ETRUNC || w.rc == AGENT_EROWS || w.rc == AGENT_EFORMAT
             || w.rc == AGENT_ERANGE || w.rc == AGENT_EIO);
-    REQUIRE(w.count <= rows_cap && w.names_len <= names_cap && w.io_count <= io_cap);
+    REQUIRE(w.count <= rows_cap && w.names_len <= names_cap && w.io_count <= io_cap && w.net_count <= net_cap);
     REQUIRE(w.err_file < AGENT_CGROUP_NFILES);
     for (i = 0; i < w.count; i++) {
         const struct agent_cgroup *r = &w.rows[i];
@@ -234,6 +239,7 @@ static struct walk walk(size_t names_cap, size_t rows_cap, size_t io_cap, size_t
         REQUIRE(r->id_off >= r->path_off && r->id_off + r->id_len <= r->path_off + r->path_len);
         REQUIRE(r->pod_len == 0 || (r->pod_off >= r->path_off && r->pod_off + r->pod_len <= r->path_off + r->path_len));
         REQUIRE(r->io_first + r->io_count <= w.io_count);
+        REQUIRE(r->net_first + r->net_count <= w.net_count);
     }
     return w;
 }
@@ -243,6 +249,7 @@ static void drop(struct walk *w)
     free(w->names);
     free(w->rows);
     free(w->io);
+    free(w->net);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -254,10 +261,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         atexit(cleanup);
     }
     build(data, size);
-    a = walk(1 << 16, 256, 256, 1 << 16);
+    a = walk(1 << 16, 256, 256, 256, 1 << 16);
     if (a.rc == AGENT_OK) {
-        b = walk(a.names_len, a.count, a.io_count, 1 << 16);
-        REQUIRE(b.rc == AGENT_OK && b.count == a.count && b.names_len == a.names_len && b.io_count == a.io_count);
+        b = walk(a.names_len, a.count, a.io_count, a.net_count, 1 << 16);
+        REQUIRE(b.rc == AGENT_OK && b.count == a.count && b.names_len == a.names_len && b.io_count == a.io_count
+                && b.net_count == a.net_count);
+        REQUIRE(memcmp(a.net, b.net, a.net_count * sizeof *a.net) == 0);
         REQUIRE(memcmp(a.names, b.names, a.names_len) == 0);
         REQUIRE(memcmp(a.rows, b.rows, a.count * sizeof *a.rows) == 0);
         REQUIRE(memcmp(a.io, b.io, a.io_count * sizeof *a.io) == 0);

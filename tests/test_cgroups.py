@@ -307,3 +307,26 @@ def test_no_series_left_behind_when_a_container_goes(tmp_path, backend_name):
         after = Exposition(agent.metrics_text())
     assert web not in after.text and 'name="web"' not in after.text
     assert 'name="db"' in after.text
+
+
+def test_labels_follow_the_kubelet_log_links(tmp_path, backend_name):
+    """A container's log link appears after its cgroup (the kubelet makes it
+    when the container starts): the next scrape labels it."""
+    top = tmp_path / "tree"
+    shutil.copytree(os.path.join(FIXTURES, "k8s-containerd-systemd"), top, symlinks=True)
+    links = top / "rootfs/var/log/containers"
+    saved = {p.name: os.readlink(p) for p in links.iterdir()}
+    for p in links.iterdir():
+        p.unlink()
+    app = cid("k8s-containerd/api/app")
+
+    def labels_of(text):
+        exp = Exposition(text)
+        return {dict(k[1])["container"] for k in container_samples(exp) if app in dict(k[1])["id"]}
+
+    with AgentProcess(*ONLY_CGROUPS, *tree_args(str(top)), "--backend", backend_name) as agent:
+        assert labels_of(agent.metrics_text()) == {""}
+        time.sleep(0.01)  # a new mtime for the directory
+        for name, target in saved.items():
+            os.symlink(target, links / name)
+        assert labels_of(agent.metrics_text()) == {"api"}

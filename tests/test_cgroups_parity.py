@@ -55,12 +55,17 @@ def pair():
     return load_backend("c"), load_backend("python")
 
 
-def walk_both(pair, root: str, caps=(1 << 16, 64, 64, 1 << 16)):
+def walk_both(pair, root: str, caps=(1 << 16, 64, 64, 64, 1 << 16)):
+    """Both backends' walk of the hierarchy at root, with the procfs root
+    of its tree (root's sys/ sibling proc/)."""
+    top = root[:root.index("/sys/")]
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    procfd = os.open(os.path.join(top, "proc"), os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return [backend.walk_cgroups(fd, *caps) for backend in pair]
+        return [backend.walk_cgroups(fd, procfd, *caps) for backend in pair]
     finally:
         os.close(fd)
+        os.close(procfd)
 
 
 @pytest.mark.parametrize("tree", TREES)
@@ -68,7 +73,8 @@ def test_every_tree(pair, tree):
     a, b = walk_both(pair, hierarchy(os.path.join(FIXTURES, tree)))
     assert a[0] == L.OK
     assert a == b
-    assert cgroups.decode(*a[1:4])
+    found = cgroups.decode(*a[1:5])
+    assert found and all(c.net for c in found if c.has("pid"))
 
 
 @pytest.mark.parametrize("tree", TREES)
@@ -78,13 +84,15 @@ def test_small_buffers(pair, tree):
     root = hierarchy(os.path.join(FIXTURES, tree))
     full = walk_both(pair, root)[0]
     need_names, need_rows, need_io = len(full[1]), len(full[2]) // L.CGROUP.size, len(full[3]) // L.CGROUP_IO.size
+    need_net = len(full[4]) // L.NETDEV.size
     longest = max(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
     seen = set()
-    for caps in ([(n, 64, 64, 1 << 16) for n in range(need_names + 2)]
-                 + [(1 << 16, n, 64, 1 << 16) for n in range(need_rows + 2)]
-                 + [(1 << 16, 64, n, 1 << 16) for n in range(need_io + 2)]
-                 + [(1 << 16, 64, 64, n) for n in range(0, longest + 2, max(1, longest // 40))]
-                 + [(1 << 16, 64, 64, longest), (1 << 16, 64, 64, longest + 1)]):
+    for caps in ([(n, 64, 64, 64, 1 << 16) for n in range(need_names + 2)]
+                 + [(1 << 16, n, 64, 64, 1 << 16) for n in range(need_rows + 2)]
+                 + [(1 << 16, 64, n, 64, 1 << 16) for n in range(need_io + 2)]
+                 + [(1 << 16, 64, 64, n, 1 << 16) for n in range(need_net + 2)]
+                 + [(1 << 16, 64, 64, 64, n) for n in range(0, longest + 2, max(1, longest // 40))]
+                 + [(1 << 16, 64, 64, 64, longest), (1 << 16, 64, 64, 64, longest + 1)]):
         a, b = walk_both(pair, root, caps)
         assert a == b, caps
         seen.add(a[0])

@@ -84,6 +84,8 @@ struct out {
     size_t rows_cap, count;
     struct agent_cgroup_io *io;
     size_t io_cap, io_count;
+    struct agent_netdev *net;
+    size_t net_count;
     char *buf;
     size_t buf_cap;
     uint64_t err_file;
@@ -103,8 +105,9 @@ static int walk(const char *root, struct out *o, size_t names_cap, size_t rows_c
     o->rows_cap = rows_cap;
     o->io_cap = io_cap;
     o->buf_cap = buf_cap;
-    rc = agent_walk_cgroups(fd, o->names, names_cap, &o->names_len, o->rows, rows_cap, &o->count,
-                            o->io, io_cap, &o->io_count, o->buf, buf_cap, &o->err_file);
+    o->net = malloc(4 * sizeof *o->net);
+    rc = agent_walk_cgroups(fd, fd, o->names, names_cap, &o->names_len, o->rows, rows_cap, &o->count,
+                            o->io, io_cap, &o->io_count, o->net, 4, &o->net_count, o->buf, buf_cap, &o->err_file);
     close(fd);
     return rc;
 }
@@ -114,6 +117,7 @@ static void done(struct out *o)
     free(o->names);
     free(o->rows);
     free(o->io);
+    free(o->net);
     free(o->buf);
 }
 
@@ -156,6 +160,15 @@ static void test_walk(const char *top)
     dir(ctr, sizeof ctr, deep, "libpod-" ID ".scope");
     container_files(ctr);
 
+    {
+        char proc[4096], net[4096];
+
+        dir(proc, sizeof proc, top, "4242");
+        dir(net, sizeof net, proc, "net");
+        put(net, "dev", "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n"
+                        "    lo: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n"
+                        "  eth0: 100 2 3 4 5 6 7 8 900 10 11 12 13 14 15 16\n");
+    }
     rc = walk(top, &o, 4096, 8, 8, 4096);
     expect(rc == AGENT_OK && o.count == 2, "two containers found, the one too deep left out");
     for (i = 0; i < (int)o.count; i++) {
@@ -176,11 +189,14 @@ static void test_walk(const char *top)
             expect(r->present == ((uint64_t)1 << AGENT_CGROUP_NFIELDS) - 1, "every field present");
             expect(r->io_count == 2 && o.io[r->io_first + 1].major == 259
                    && o.io[r->io_first + 1].wbytes == 400, "io rows");
+            expect(r->net_count == 2 && o.net[r->net_first + 1].rx_bytes == 100
+                   && o.net[r->net_first + 1].tx_bytes == 900, "the interfaces of 4242/net/dev");
         } else {
             expect(r->runtime == AGENT_CGROUP_CRIO, "crio runtime");
             expect(r->pod_len == strlen("1234_abcd")
                    && memcmp(o.names + r->pod_off, "1234_abcd", r->pod_len) == 0, "pod uid");
             expect(r->values[AGENT_CGROUP_PID] == 777, "pid from crun's container child");
+            expect(r->net_count == 0, "no 777/net/dev: no interfaces");
         }
     }
     done(&o);

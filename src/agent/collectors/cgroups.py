@@ -40,7 +40,7 @@ from agent.collectors.base import NoData, Option
 from agent.collectors.filters import NameFilter, regex
 from agent.metrics import Family, Series
 from agent.procfs import cgroups
-from agent.procfs.layout import ETRUNC, FILE_ENTRY, NETDEV, OK, NetDev
+from agent.procfs.layout import NetDev
 
 log = logging.getLogger("agent.cgroups")
 
@@ -124,11 +124,6 @@ LEFT_OUT = metrics.gauge("agent_cgroups_containers_left_out",
 _IGNORED_INTERFACES = (b"lo", b"veth", b"docker", b"nerdctl")
 # A config.v2.json is a few kB; one larger than this is not Docker's.
 CONFIG_MAX_BYTES = 1 << 20
-# /proc/PID/net/dev of a container: a few interfaces, 128 bytes each; one
-# with more is read again whole, up to the second figure.
-NETDEV_BYTES = 4 << 10
-NETDEV_MAX_BYTES = 4 << 20
-NETDEV_BATCH = 128
 _LOG_LINK = re.compile(r"^([^_]+)_([^_]+)_(.+)-([0-9a-f]{64})\.log$")
 _NSPAWN_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
 
@@ -188,7 +183,8 @@ class Metadata:
     def __init__(self, data_root: str):
         self.data_root = data_root
         self._docker: dict[bytes, tuple] = {}
-        self._logs_key = None
+        # (inode, mtime) of the kubelet's two directories when last listed.
+        self.logs_key = None
         self._by_id: dict[str, tuple] = {}
         self._by_uid: dict[str, tuple] = {}
 
@@ -242,7 +238,7 @@ class Metadata:
                 key.append((st.st_ino, st.st_mtime_ns))
             except OSError:
                 key.append(None)
-        if key == self._logs_key:
+        if key == self.logs_key:
             return self._by_id, self._by_uid
         by_id, by_uid = {}, {}
         if key[0] is not None:
@@ -255,7 +251,7 @@ class Metadata:
                 parts = entry.split("_")
                 if len(parts) == 3:
                     by_uid[parts[2]] = (parts[1], parts[0])
-        self._logs_key, self._by_id, self._by_uid = key, by_id, by_uid
+        self.logs_key, self._by_id, self._by_uid = key, by_id, by_uid
         return by_id, by_uid
 
     def forget(self, present: set) -> None:
@@ -284,8 +280,10 @@ class CgroupsCollector:
         self.max_containers = options["max-containers"]
         self.metadata = Metadata(options["docker-data-root"])
         self._walkers: dict[str, cgroups.Walker] = {}
-        self._label_memo: dict = {}  # cgroup path -> (labels, labels + ("total",))
+        self._label_memo: dict = {}  # cgroup path -> (labels, labels + ("total",), kept by the filter)
+        self._labelled_with = None  # the kubelet directories' state the memo was made with
         self._label_sets: dict[str, tuple] = {}  # family name -> last scrape's label sets
+        self._iface_memo: dict = {}  # (container labels, interface) -> its label tuple
         self._said_v1 = False
 
     def collect(self, context) -> list[Family]:
@@ -302,52 +300,68 @@ class CgroupsCollector:
             walker = self._walkers[context.backend.__name__] = cgroups.Walker(context.backend)
         dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
-            found = walker(dirfd)
+            procfd = os.open(context.procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as exc:
+            log.warning("%s: %s: no container network counters", context.procfs, exc.strerror)
+            procfd = -1
+        try:
+            found = walker(dirfd, procfd)
         finally:
             os.close(dirfd)
+            if procfd >= 0:
+                os.close(procfd)
         return self._families(context, found, walker.rows)
 
     def _labels(self, context, found):
-        """(labels tuple, container) for the containers kept, by cgroup
-        path.  A container's tuple is the same object scrape after scrape
-        while its labels do not change, so the families' label sets compare
-        by identity and the renderer keeps their formatted text."""
+        """((labels, labels + ("total",)), row index, container) for the
+        containers kept, by cgroup path.  A container's tuples are the same
+        objects scrape after scrape while its labels do not change, so the
+        families' label sets compare by identity and the renderer keeps
+        their formatted text; and while the kubelet's directories have not
+        changed, a container seen before is not labelled again (Docker's
+        file is read once per container anyway)."""
         by_id, by_uid = self.metadata.kubelet(context.rootfs)
+        same_sources = self.metadata.logs_key == self._labelled_with
         previous, current = self._label_memo, {}
         kept = []
         for index, c in sorted(enumerate(found), key=lambda pair: pair[1].path):
-            cid = _text(c.id)
-            name = image = container = pod = namespace = ""
-            if c.runtime == cgroups.NSPAWN:
-                name = _nspawn_name(c.id)
-            else:
-                docker = (self.metadata.docker(context.rootfs, c.id)
-                          if c.runtime in (cgroups.DOCKER, cgroups.CGROUPFS) else None)
-                if docker is not None:
-                    name, image, container, pod, namespace = docker
-                kube = by_id.get(cid)
-                if kube is not None:
-                    pod, namespace, container = kube
-                elif c.pod_uid and not pod:
-                    owner = by_uid.get(_text(c.pod_uid).replace("_", "-"))
-                    if owner is not None:
-                        pod, namespace = owner
-                if not name:
-                    name = cid
-            if not self.filter(name):
-                continue
-            labels = (container, "/" + _text(c.path), image, name, namespace, pod)
-            old = previous.get(c.path)
-            if old is not None and old[0] == labels:
-                memo = old
-            else:
-                memo = (labels, labels + ("total",))
+            memo = previous.get(c.path) if same_sources else None
+            if memo is None:
+                memo = self._label(context, c, by_id, by_uid, previous.get(c.path))
             current[c.path] = memo
-            kept.append((memo, index, c))
+            if memo[2]:
+                kept.append((memo, index, c))
         # Only the containers present: no label set outlives its container.
         self._label_memo = current
+        self._labelled_with = self.metadata.logs_key
         self.metadata.forget({c.id for c in found})
         return kept
+
+    def _label(self, context, c, by_id, by_uid, old):
+        """(labels, labels + ("total",), kept by the filter) of container c;
+        old's tuples where they are equal."""
+        cid = _text(c.id)
+        name = image = container = pod = namespace = ""
+        if c.runtime == cgroups.NSPAWN:
+            name = _nspawn_name(c.id)
+        else:
+            docker = (self.metadata.docker(context.rootfs, c.id)
+                      if c.runtime in (cgroups.DOCKER, cgroups.CGROUPFS) else None)
+            if docker is not None:
+                name, image, container, pod, namespace = docker
+            kube = by_id.get(cid)
+            if kube is not None:
+                pod, namespace, container = kube
+            elif c.pod_uid and not pod:
+                owner = by_uid.get(_text(c.pod_uid).replace("_", "-"))
+                if owner is not None:
+                    pod, namespace = owner
+            if not name:
+                name = cid
+        labels = (container, "/" + _text(c.path), image, name, namespace, pod)
+        if old is not None and old[0] == labels:
+            return old
+        return (labels, labels + ("total",), self.filter(name))
 
     def _series(self, desc, labels: list, values: list) -> Series:
         """A Series whose label sets are last scrape's tuple when they are
@@ -426,7 +440,7 @@ class CgroupsCollector:
             add(desc, _FIELD_BIT[field], [u / 1e6 for u in column(field)])
         devices = _DeviceNames(context.sysfs)
         reads, writes = cols[FS_READS], cols[FS_WRITES]
-        for (labels, _), _, c in kept:
+        for (labels, _, _), _, c in kept:
             for major, minor, io_present, rbytes, wbytes in c.io:
                 device_labels = labels + (devices(major, minor),)
                 if io_present & 1 << cgroups.IO_RBYTES:
@@ -435,46 +449,28 @@ class CgroupsCollector:
                 if io_present & 1 << cgroups.IO_WBYTES:
                     writes[0].append(device_labels)
                     writes[1].append(wbytes)
-        self._network(context, kept, cols)
+        self._network(kept, cols)
         families = [self._series(desc, labels, values) for desc, (labels, values) in cols.items() if values]
         families.append(Family(LEFT_OUT, [((), left_out)]))
         return families
 
-    def _network(self, context, kept, cols) -> None:
-        with_pid = [(labels, c.values[_FIELD["pid"]]) for (labels, _), _, c in kept if c.present & _BIT_PID]
-        if not with_pid:
-            return
-        try:
-            procfd = os.open(context.procfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            log.warning("%s: %s: no container network counters", context.procfs, exc.strerror)
-            return
-        backend = context.backend
+    def _network(self, kept, cols) -> None:
         network = [(index, cols[desc]) for index, desc in NETWORK]
-        try:
-            for start in range(0, len(with_pid), NETDEV_BATCH):
-                batch = with_pid[start:start + NETDEV_BATCH]
-                paths = [b"%d/net/dev" % pid for _, pid in batch]
-                table, data = backend.read_files(procfd, paths, NETDEV_BYTES)
-                for (labels, _), path, (_, _, off, length, status, _) in zip(
-                        batch, paths, FILE_ENTRY.iter_unpack(table)):
-                    content = data[off:off + length]
-                    if status == ETRUNC:  # more interfaces than NETDEV_BYTES hold: read it whole
-                        t, content = backend.read_files(procfd, [path], NETDEV_MAX_BYTES)
-                        status = FILE_ENTRY.unpack(t)[4]
-                    if status != OK:
-                        continue  # the process has exited, or an absurd file: no counters this scrape
-                    rows = backend.parse_netdev(content)
-                    for row in NETDEV.iter_unpack(rows):
-                        iface = row[_NAME][:row[_NAME_LEN]]
-                        if iface.lower().startswith(_IGNORED_INTERFACES):
-                            continue
-                        iface_labels = labels + (_text(iface),)
-                        for index, (col_l, col_v) in network:
-                            col_l.append(iface_labels)
-                            col_v.append(row[index])
-        finally:
-            os.close(procfd)
+        previous, current = self._iface_memo, {}
+        for (labels, _, _), _, c in kept:
+            for row in c.net:
+                raw = row[_NAME][:row[_NAME_LEN]]
+                if raw.lower().startswith(_IGNORED_INTERFACES):
+                    continue
+                key = (labels, raw)
+                iface_labels = previous.get(key)
+                if iface_labels is None:
+                    iface_labels = labels + (_text(raw),)
+                current[key] = iface_labels
+                for index, (col_l, col_v) in network:
+                    col_l.append(iface_labels)
+                    col_v.append(row[index])
+        self._iface_memo = current
 
 
 class _DeviceNames:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import errno
 import os
 
-from .layout import (CGROUP, CGROUP_FIELDS, CGROUP_FILES, CGROUP_IO, EFORMAT, EIO, ERANGE, EROWS, ETRUNC, OK,
-                     ParseError, U64_MAX)
+from .layout import (CGROUP, CGROUP_FIELDS, CGROUP_FILES, CGROUP_IO, EFORMAT, EIO, ERANGE, EROWS, ETRUNC, NETDEV,
+                     OK, ParseError, U64_MAX)
+from .netdev import parse_netdev
 from agent.records import record
 
 # agent_api.h's AGENT_CGROUP_* runtimes.
@@ -263,12 +264,13 @@ def parse_file(which: int, data: bytes, values: dict, io: list, io_cap: int) -> 
 
 
 def pack_row(values: dict, runtime=0, path_off=0, path_len=0, id_off=0, id_len=0, pod_off=0, pod_len=0,
-             io_first=0, io_count=0) -> bytes:
+             io_first=0, io_count=0, net_first=0, net_count=0) -> bytes:
     present = 0
     for field in values:
         present |= 1 << _BIT[field]
     return CGROUP.pack(present, *(values.get(field, 0) for field in CGROUP_FIELDS),
-                       runtime, path_off, path_len, id_off, id_len, pod_off, pod_len, io_first, io_count)
+                       runtime, path_off, path_len, id_off, id_len, pod_off, pod_len, io_first, io_count,
+                       net_first, net_count)
 
 
 def parse_cgroup_file(which: int, data: bytes, io_cap: int = 1024) -> tuple[int, bytes, bytes]:
@@ -288,8 +290,12 @@ def parse_cgroup_file(which: int, data: bytes, io_cap: int = 1024) -> tuple[int,
 # --- the walk ------------------------------------------------------------------
 
 class _Walk:
-    def __init__(self, names_cap: int, rows_cap: int, io_cap: int, buf_cap: int):
+    def __init__(self, procfd: int, names_cap: int, rows_cap: int, io_cap: int, net_cap: int, buf_cap: int):
+        self.procfd = procfd
         self.names_cap, self.rows_cap, self.io_cap, self.buf_cap = names_cap, rows_cap, io_cap, buf_cap
+        self.net_cap = net_cap
+        self.net: list[bytes] = []  # one packed chunk per container
+        self.net_rows = 0
         self.names: list[bytes] = []
         self.names_len = 0
         self.rows: list[bytes] = []
@@ -380,9 +386,13 @@ class _Walk:
             io_first = len(self.io)
             io_count = 0
 
+            net_first = self.net_rows
+            net_count = 0
+
             def row() -> bytes:
                 return pack_row(values, runtime, base, len(full), base + len(full) - len(name) + id_off, id_len,
-                                base + pod[0] if pod else 0, pod[1] if pod else 0, io_first, io_count)
+                                base + pod[0] if pod else 0, pod[1] if pod else 0, io_first, io_count,
+                                net_first, net_count)
 
             for which, file in enumerate(CGROUP_FILES):
                 data = cpu_stat if which == 0 else self.slurp(fd, file)
@@ -400,11 +410,29 @@ class _Walk:
                     raise _Stop(exc.code) from None
             if "pid" not in values:
                 self.child_pid(fd, values)
+            if self.procfd >= 0 and "pid" in values:
+                net_count = self.network(values["pid"])
             self.names.append(full)
             self.names_len += len(full)
             self.rows.append(row())
         finally:
             os.close(fd)
+
+    def network(self, pid: int) -> int:
+        """The interfaces of <pid>/net/dev appended to self.net: how many."""
+        data = self.slurp(self.procfd, b"%d/net/dev" % pid)
+        if data is None:
+            return 0
+        try:
+            rows = parse_netdev(data)
+        except ParseError:
+            return 0  # malformed: no interfaces, as the C side
+        count = len(rows) // NETDEV.size
+        if count > self.net_cap - self.net_rows:
+            raise _Stop(EROWS)
+        self.net.append(rows)
+        self.net_rows += count
+        return count
 
     def child_pid(self, fd: int, values: dict) -> None:
         for path in PAYLOADS:
@@ -420,14 +448,14 @@ class _Walk:
                 return
 
 
-def walk_cgroups(dirfd: int, names_cap: int, rows_cap: int, io_cap: int, buf_cap: int):
-    """(status, names, rows, io, err_file), as agent_walk_cgroups fills them."""
-    walk = _Walk(names_cap, rows_cap, io_cap, buf_cap)
+def walk_cgroups(dirfd: int, procfd: int, names_cap: int, rows_cap: int, io_cap: int, net_cap: int, buf_cap: int):
+    """(status, names, rows, io, net, err_file), as agent_walk_cgroups fills them."""
+    walk = _Walk(procfd, names_cap, rows_cap, io_cap, net_cap, buf_cap)
     rc = OK
     try:
         fd = os.dup(dirfd)
     except OSError:
-        return EIO, b"", b"", b"", 0
+        return EIO, b"", b"", b"", b"", 0
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         walk.each_dir(fd, 0, b"", None)
@@ -437,7 +465,7 @@ def walk_cgroups(dirfd: int, names_cap: int, rows_cap: int, io_cap: int, buf_cap
         rc = EIO
     finally:
         os.close(fd)
-    return rc, b"".join(walk.names), b"".join(walk.rows), b"".join(walk.io), walk.err_file
+    return rc, b"".join(walk.names), b"".join(walk.rows), b"".join(walk.io), b"".join(walk.net), walk.err_file
 
 
 # --- decoded ---------------------------------------------------------------------
@@ -451,6 +479,7 @@ class Container:
     present: int
     values: tuple     # CGROUP_FIELDS order
     io: list          # (major, minor, present, rbytes, wbytes)
+    net: list         # layout.NETDEV tuples of the interfaces of its process's network namespace
 
     def has(self, field: str) -> bool:
         return bool(self.present >> _BIT[field] & 1)
@@ -459,16 +488,18 @@ class Container:
         return self.values[_BIT[field]] if self.has(field) else None
 
 
-def decode(names: bytes, rows: bytes, io: bytes) -> list[Container]:
+def decode(names: bytes, rows: bytes, io: bytes, net: bytes = b"") -> list[Container]:
     devices = list(CGROUP_IO.iter_unpack(io))
+    interfaces = list(NETDEV.iter_unpack(net))
     out = []
     n = len(CGROUP_FIELDS)
     for t in CGROUP.iter_unpack(rows):
         present, values = t[0], t[1:1 + n]
-        runtime, path_off, path_len, id_off, id_len, pod_off, pod_len, io_first, io_count = t[1 + n:]
+        (runtime, path_off, path_len, id_off, id_len, pod_off, pod_len, io_first, io_count,
+         net_first, net_count) = t[1 + n:]
         out.append(Container(names[path_off:path_off + path_len], runtime, names[id_off:id_off + id_len],
                              names[pod_off:pod_off + pod_len], present, values,
-                             devices[io_first:io_first + io_count]))
+                             devices[io_first:io_first + io_count], interfaces[net_first:net_first + net_count]))
     return out
 
 
@@ -485,16 +516,19 @@ class Walker:
     def __init__(self, backend):
         self.walk = backend.walk_cgroups
         self.names_cap, self.rows_cap, self.io_cap, self.buf_cap = 64 << 10, 256, 256, 64 << 10
+        self.net_cap = 256
         self.rows = b""
 
-    def __call__(self, dirfd: int) -> list[Container]:
+    def __call__(self, dirfd: int, procfd: int = -1) -> list[Container]:
+        """The containers under dirfd; with procfd >= 0, each with its
+        process's interfaces."""
         while True:
-            rc, names, rows, io, err_file = self.walk(dirfd, self.names_cap, self.rows_cap, self.io_cap,
-                                                      self.buf_cap)
+            rc, names, rows, io, net, err_file = self.walk(dirfd, procfd, self.names_cap, self.rows_cap,
+                                                           self.io_cap, self.net_cap, self.buf_cap)
             if rc == OK:
                 # The packed rows too, for a collector that reads them by column.
                 self.rows = rows
-                return decode(names, rows, io)
+                return decode(names, rows, io, net)
             if rc == EIO:
                 raise OSError(errno.EIO, "cannot list the cgroup hierarchy")
             if rc in (ETRUNC, EROWS):
@@ -503,9 +537,10 @@ class Walker:
                 # Both kinds grow together: one more container needs a row, its path and its devices.
                 self.rows_cap *= 4
                 self.io_cap *= 4
+                self.net_cap *= 4
                 self.names_cap *= 4
                 if rc == ETRUNC and self.buf_cap < MAX_BUF:
                     self.buf_cap *= 4
                 continue
-            last = decode(names, rows, io)[-1]
+            last = decode(names, rows, io, net)[-1]
             raise CgroupFileError(rc, b"/" + last.path, CGROUP_FILES[err_file])

@@ -211,7 +211,7 @@ DIR_ENTRY = struct.Struct("=3Q")
 READ_ONCE = 1
 # csrc/walk_cgroups.c: struct agent_cgroup (present, values[] in this
 # order, runtime, path_off, path_len, id_off, id_len, pod_off, pod_len,
-# io_first, io_count) and struct agent_cgroup_io (major, minor, present,
+# io_first, io_count, net_first, net_count) and struct agent_cgroup_io (major, minor, present,
 # rbytes, wbytes); the files a container's row is read from, in order
 # (AGENT_CGROUP_FILE_*).
 CGROUP_FIELDS = (
@@ -220,7 +220,7 @@ CGROUP_FIELDS = (
     "oom_kill", "cpu_some_usec", "cpu_full_usec", "memory_some_usec", "memory_full_usec", "io_some_usec",
     "io_full_usec", "pid",
 )
-CGROUP = struct.Struct(f"={1 + len(CGROUP_FIELDS) + 9}Q")
+CGROUP = struct.Struct(f"={1 + len(CGROUP_FIELDS) + 11}Q")
 CGROUP_IO = struct.Struct("=5Q")
 CGROUP_FILES = (
     b"cpu.stat", b"cpu.max", b"memory.current", b"memory.max", b"memory.stat", b"memory.events",
