@@ -330,3 +330,15 @@ def test_labels_follow_the_kubelet_log_links(tmp_path, backend_name):
         for name, target in saved.items():
             os.symlink(target, links / name)
         assert labels_of(agent.metrics_text()) == {"api"}
+
+
+def test_devices_sysfs_does_not_name_stay_apart(tmp_path, backend_name):
+    """Without sys/dev/block (a container's view, a trimmed /sys) each io.stat
+    device keeps its own series, named MAJ:MIN."""
+    top = tmp_path / "tree"
+    shutil.copytree(os.path.join(FIXTURES, "docker-systemd"), top, symlinks=True)
+    shutil.rmtree(top / "sys/dev")
+    exp = run(str(top), backend_name)
+    devices = {dict(k[1])["device"] for k in container_samples(exp) if k[0] == "container_fs_reads_bytes_total"}
+    assert devices == {"8:0", "259:0"}
+    promtool_check(exp.text)

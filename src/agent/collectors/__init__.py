@@ -91,7 +91,7 @@ TABLE = (
     Entry("filesystem", True, "size, free space and inodes of each mount (statvfs of the mounts in /proc/1/mountinfo "
           "under the rootfs; a mount whose statvfs hangs is reported with device_error 1)",
           lambda config, cpu_window, options: FilesystemCollector(options), filesystem.OPTIONS),
-    Entry("cgroups", False, "containers (Docker, containerd, CRI-O, Podman, systemd-nspawn) under cAdvisor's "
+    Entry("cgroups", True, "containers (Docker, containerd, CRI-O, Podman, systemd-nspawn) under cAdvisor's "
           "container_* names: CPU, memory, I/O, pressure and network of each container cgroup (cgroup v2, "
           "one C walk of fs/cgroup or fs/cgroup/unified)",
           lambda config, cpu_window, options: CgroupsCollector(options), cgroups.OPTIONS),

@@ -475,8 +475,9 @@ class CgroupsCollector:
 
 class _DeviceNames:
     """/dev/<name> of a block device by major:minor, from sysfs's
-    dev/block links, as cAdvisor names io.stat's devices from its disk map
-    ("" for a device it does not know)."""
+    dev/block links, as cAdvisor names io.stat's devices from its disk map.
+    Where sysfs does not know the device, "MAJ:MIN": cAdvisor gives "" there,
+    and two such devices of one container would make the same series twice."""
 
     def __init__(self, sysfs: str):
         self.sysfs = sysfs
@@ -490,6 +491,6 @@ class _DeviceNames:
                 target = os.readlink(os.path.join(self.sysfs, "dev/block", f"{major}:{minor}"))
                 name = "/dev/" + os.path.basename(target)
             except OSError:
-                name = ""
+                name = f"{major}:{minor}"
             self._names[key] = name
         return name
