@@ -342,3 +342,23 @@ def test_devices_sysfs_does_not_name_stay_apart(tmp_path, backend_name):
     devices = {dict(k[1])["device"] for k in container_samples(exp) if k[0] == "container_fs_reads_bytes_total"}
     assert devices == {"8:0", "259:0"}
     promtool_check(exp.text)
+
+
+def test_unreadable_docker_root_is_said_once(tmp_path, backend_name):
+    """Docker's data root unreadable (the agent not root): every container
+    by its id, one log line for all of them."""
+    top = tmp_path / "tree"
+    shutil.copytree(os.path.join(FIXTURES, "docker-systemd"), top, symlinks=True)
+    containers = top / "rootfs/var/lib/docker/containers"
+    for d in containers.iterdir():
+        # EACCES would need a user other than root (root reads through
+        # modes); a symlink loop fails the open with ELOOP for anyone.
+        (d / "config.v2.json").unlink()
+        (d / "config.v2.json").symlink_to("config.v2.json")
+    with AgentProcess(*ONLY_CGROUPS, *tree_args(str(top)), "--backend", backend_name) as agent:
+        text = agent.metrics_text()
+        agent.metrics_text()
+        log = agent.log()
+    names = {dict(k[1])["name"] for k in container_samples(Exposition(text))}
+    assert names == {cid("docker-systemd/web"), cid("docker-systemd/db")}
+    assert len([line for line in log.splitlines() if "labelled by their ids alone" in line]) == 1, log

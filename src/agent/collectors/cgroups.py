@@ -183,6 +183,7 @@ class Metadata:
     def __init__(self, data_root: str):
         self.data_root = data_root
         self._docker: dict[bytes, tuple] = {}
+        self._open_errors: set[int] = set()
         # (inode, mtime) of the kubelet's two directories when last listed.
         self.logs_key = None
         self._by_id: dict[str, tuple] = {}
@@ -197,8 +198,11 @@ class Metadata:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
         except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                log.warning("%s: %s: the container is labelled by its id alone", path, exc.strerror)
+            # Once per kind: an unreadable data root (the agent not root)
+            # would otherwise say the same for every container.
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR) and exc.errno not in self._open_errors:
+                self._open_errors.add(exc.errno)
+                log.warning("%s: %s: containers are labelled by their ids alone (said once)", path, exc.strerror)
         else:
             try:
                 found = self._read_config(fd, path)
