@@ -368,7 +368,9 @@ int agent_load_uptime(int fd, char *buf, size_t cap, size_t *len,
  * interfaces of <PID>/net/dev under it, parsed as agent_parse_netdev does,
  * in net[net_first, net_first + net_count): the counters of the process's
  * network namespace, as cAdvisor reads them.  A net/dev that is gone (the
- * process exited) or malformed gives the container no interfaces.
+ * process exited) or malformed gives the container no interfaces; a
+ * malformed one still needs room in net for the rows before its bad line
+ * (AGENT_EROWS until it has it).
  *
  * Returns 0; AGENT_ETRUNC when names or buf (which must hold any one file)
  * is too small, AGENT_EROWS when rows, io or net are: grow them all and call

@@ -15,8 +15,9 @@
  *    or 0xff; absent fields are 0; io caps 0..3 agree with a large one
  *    (EROWS exactly when the large run has more devices than the cap);
  *  - cgroup_walk: counts within caps, every offset inside names, every
- *    row's io range inside io, and a second walk with the exact sizes the
- *    first needed gives the same bytes. */
+ *    row's io and net ranges inside io and net, and a second walk with the
+ *    exact sizes the first needed (net excepted, see below) gives the same
+ *    bytes. */
 #define _GNU_SOURCE
 
 #include <stdint.h>
@@ -263,7 +264,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     build(data, size);
     a = walk(1 << 16, 256, 256, 256, 1 << 16);
     if (a.rc == AGENT_OK) {
-        b = walk(a.names_len, a.count, a.io_count, a.net_count, 1 << 16);
+        /* net keeps the first walk's size: a net/dev that turns out
+         * malformed gives no interfaces, but only once its rows fit (the
+         * parser finds a bad line after the rows before it), so exact room
+         * for the interfaces kept can be too little (agent_api.h). */
+        b = walk(a.names_len, a.count, a.io_count, 256, 1 << 16);
         REQUIRE(b.rc == AGENT_OK && b.count == a.count && b.names_len == a.names_len && b.io_count == a.io_count
                 && b.net_count == a.net_count);
         REQUIRE(memcmp(a.net, b.net, a.net_count * sizeof *a.net) == 0);

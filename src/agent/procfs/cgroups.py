@@ -423,12 +423,19 @@ class _Walk:
         data = self.slurp(self.procfd, b"%d/net/dev" % pid)
         if data is None:
             return 0
+        room = self.net_cap - self.net_rows
         try:
             rows = parse_netdev(data)
-        except ParseError:
-            return 0  # malformed: no interfaces, as the C side
+        except ParseError as exc:
+            # Malformed: no interfaces, as on the C side, which finds the
+            # bad line only with room for the rows before it (its parser
+            # checks the room before each row).
+            before = sum(1 for line in _lines(data)[2:max(exc.line - 1, 2)] if line.strip(_WS))
+            if before >= room:
+                raise _Stop(EROWS) from None
+            return 0
         count = len(rows) // NETDEV.size
-        if count > self.net_cap - self.net_rows:
+        if count > room:
             raise _Stop(EROWS)
         self.net.append(rows)
         self.net_rows += count
