@@ -362,3 +362,22 @@ def test_unreadable_docker_root_is_said_once(tmp_path, backend_name):
     names = {dict(k[1])["name"] for k in container_samples(Exposition(text))}
     assert names == {cid("docker-systemd/web"), cid("docker-systemd/db")}
     assert len([line for line in log.splitlines() if "labelled by their ids alone" in line]) == 1, log
+
+
+def test_a_name_twice_in_a_file_is_one_series(tmp_path, backend_name):
+    """An interface twice in a net/dev, a device twice in an io.stat (never
+    from a kernel, but from a file): the first line only, never a duplicate
+    series, which would make Prometheus refuse the whole scrape."""
+    top = tmp_path / "tree"
+    shutil.copytree(os.path.join(FIXTURES, "docker-systemd"), top, symlinks=True)
+    web = cid("docker-systemd/web")
+    io_stat = top / f"sys/fs/cgroup/system.slice/docker-{web}.scope/io.stat"
+    io_stat.write_text(io_stat.read_text() + "8:0 rbytes=1 wbytes=2\n")
+    net_dev = top / "proc/2101/net/dev"
+    net_dev.write_text(net_dev.read_text() + "  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n")
+    exp = run(str(top), backend_name)  # its parser fails on a duplicate series
+    first_read = int(io_stat.read_text().split("rbytes=")[1].split()[0])
+    reads = [v for k, v in container_samples(exp).items()
+             if k[0] == "container_fs_reads_bytes_total" and ("device", "/dev/sda") in k[1] and web in dict(k[1])["id"]]
+    assert reads == [first_read]
+    promtool_check(exp.text)

@@ -445,7 +445,12 @@ class CgroupsCollector:
         devices = _DeviceNames(context.sysfs)
         reads, writes = cols[FS_READS], cols[FS_WRITES]
         for (labels, _, _), _, c in kept:
+            seen = set() if len(c.io) > 1 else None
             for major, minor, io_present, rbytes, wbytes in c.io:
+                if seen is not None:
+                    if (major, minor) in seen:
+                        continue  # a device twice in one io.stat: the first line, as for interfaces
+                    seen.add((major, minor))
                 device_labels = labels + (devices(major, minor),)
                 if io_present & 1 << cgroups.IO_RBYTES:
                     reads[0].append(device_labels)
@@ -467,6 +472,8 @@ class CgroupsCollector:
                 if raw.lower().startswith(_IGNORED_INTERFACES):
                     continue
                 key = (labels, raw)
+                if key in current:
+                    continue  # a name twice in one file: the first row, not the same series twice
                 iface_labels = previous.get(key)
                 if iface_labels is None:
                     iface_labels = labels + (_text(raw),)
