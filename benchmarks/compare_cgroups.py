@@ -99,11 +99,40 @@ def measure(n: int, backend: str, rounds: int, work: Path, floor: Path) -> dict:
                 body_mb=len(text) / 1e6)
 
 
+def plot(rows: list, png: Path) -> None:
+    """CPU per scrape against containers, the agent's and the floor's, log-log:
+    parallel lines a slope of 1 are linear costs a constant ratio apart."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install matplotlib)")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    xs = [r["n"] for r in rows]
+    ax.plot(xs, [r["agent_ms"] for r in rows], "o-", label="monitoring-agent, CPU per gzip scrape")
+    ax.plot(xs, [r["floor_ms"] for r in rows], "s-", label="floor: list and read the same files (C)")
+    ax.plot(xs, [2 * r["floor_ms"] for r in rows], ":", color="grey", label="2 x the floor (target)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("container cgroups (12 files each read, cgroup v2 layout of a Kubernetes/Docker host)")
+    ax.set_ylabel("CPU per scrape (ms)")
+    ax.set_title("cgroups collector: cost against containers")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png)
+    print(f"plot written to {png}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000])
     parser.add_argument("--backend", choices=["c", "python"], default="c")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--png", default=str(HERE.parent / "docs" / "cgroups_growth.png"),
+                        help="the curve (needs matplotlib; empty: none)")
     args = parser.parse_args()
     started = time.monotonic()
     rows = []
@@ -124,6 +153,8 @@ def main() -> None:
         print(f"| {r['n']:,} | {r['dirs']:,} + {r['files']:,} | {r['series']:,} | {r['body_mb']:.1f} | "
               f"{r['floor_ms']:.2f} | {r['agent_ms']:.2f} | {r['ratio']:.2f} | {r['plain_ms']:.2f} | "
               f"{r['plain_ratio']:.2f} | {r['agent_ms'] * 1e3 / r['n']:.0f} |")
+    if args.png and rows:
+        plot(rows, Path(args.png))
     worst = max((r["ratio"] for r in rows), default=0)
     print(f"\ntarget within 2x of the floor: {'met' if worst <= 2 else 'NOT met'} (worst {worst:.2f}x, gzip)")
 
