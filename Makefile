@@ -51,6 +51,7 @@ bench-compare: $(STAMP)
 	$(PY) benchmarks/compare.py --tree both --scrapes 10000 --dense-scrapes 200
 	$(PY) benchmarks/compare.py --curve
 	$(PY) benchmarks/compare_processes.py --png docs/processes.png
+	$(PY) benchmarks/compare_cgroups.py --sizes 100 1000 3000
 
 # Fuzzing, bounded: every libFuzzer target of the C parsers under ASan and
 # UBSan for FUZZ_SECONDS each (FUZZ_JOBS at once; needs clang and its fuzzer

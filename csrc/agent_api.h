@@ -12,7 +12,7 @@
  */
 
 enum {
-    AGENT_ABI_VERSION = 8,
+    AGENT_ABI_VERSION = 9,
     AGENT_NAME_MAX = 64,
     /* A "cpuN" line's N is below this (the kernel's NR_CPUS is at most
      * 8192): a bound on what a collector fills in for the CPUs missing
@@ -394,3 +394,94 @@ struct agent_proc_walk {
 };
 int agent_walk_procs(int procfd, int flags, struct agent_proc *rows, size_t rows_cap,
                      char *comms, size_t comms_cap, struct agent_proc_walk *out);
+/* cgroup v2 containers (csrc/walk_cgroups.c; docs/PARSERS.md, "cgroup v2").
+ *
+ * agent_walk_cgroups lists every directory under dirfd (the cgroup2 mount)
+ * with openat() and getdents64, at most AGENT_CGROUP_DEPTH_MAX levels deep,
+ * and takes a directory whose name follows a runtime's layout
+ * (AGENT_CGROUP_DOCKER ...) for a container: it does not descend into it,
+ * and fills one row from its files, AGENT_CGROUP_FILE_* in that order.  A
+ * file that cannot be read (no such controller enabled, gone) leaves its
+ * fields out of `present`; a container without a readable cpu.stat (which
+ * every v2 cgroup has) has gone meanwhile and gets no row.  values[i] is
+ * field i of the enum below (memory.max "max" is UINT64_MAX; cpu.max's
+ * quota is present only when it is a number); PID is the first pid of
+ * cgroup.procs, or of a child cgroup's when the container's own is empty.
+ *
+ * Strings travel as offsets into names: path (relative to dirfd, no
+ * leading "/"), the id within it (64 hex digits, or an nspawn machine's
+ * escaped name) and the pod uid of the innermost kubelet pod cgroup above
+ * it (systemd form with "_", pod_len 0 when none).  A container's io.stat
+ * devices are io[io_first, io_first + io_count).
+ *
+ * With procfd >= 0 (the procfs root), a container with a PID also gets the
+ * interfaces of <PID>/net/dev under it, parsed as agent_parse_netdev does,
+ * in net[net_first, net_first + net_count): the counters of the process's
+ * network namespace, as cAdvisor reads them.  A net/dev that is gone (the
+ * process exited) or malformed gives the container no interfaces; a
+ * malformed one still needs room in net for the rows before its bad line
+ * (AGENT_EROWS until it has it).
+ *
+ * Returns 0; AGENT_ETRUNC when names or buf (which must hold any one file)
+ * is too small, AGENT_EROWS when rows, io or net are: grow them all and call
+ * again; AGENT_EFORMAT or AGENT_ERANGE for a file that does not have its
+ * documented shape: rows[*count - 1] is its container (path and id only,
+ * no figures) and *err_file says which file; AGENT_EIO with errno when dirfd cannot be listed. */
+enum {
+    AGENT_CGROUP_DEPTH_MAX = 16,
+    AGENT_CGROUP_DOCKER = 1, AGENT_CGROUP_CONTAINERD = 2, AGENT_CGROUP_CRIO = 3,
+    AGENT_CGROUP_PODMAN = 4, AGENT_CGROUP_CGROUPFS = 5, AGENT_CGROUP_NSPAWN = 6
+};
+enum {
+    AGENT_CGROUP_FILE_CPU_STAT, AGENT_CGROUP_FILE_CPU_MAX, AGENT_CGROUP_FILE_MEMORY_CURRENT,
+    AGENT_CGROUP_FILE_MEMORY_MAX, AGENT_CGROUP_FILE_MEMORY_STAT, AGENT_CGROUP_FILE_MEMORY_EVENTS,
+    AGENT_CGROUP_FILE_IO_STAT, AGENT_CGROUP_FILE_CPU_PRESSURE, AGENT_CGROUP_FILE_MEMORY_PRESSURE,
+    AGENT_CGROUP_FILE_IO_PRESSURE, AGENT_CGROUP_FILE_PROCS,
+    AGENT_CGROUP_NFILES
+};
+enum {
+    AGENT_CGROUP_USAGE_USEC, AGENT_CGROUP_USER_USEC, AGENT_CGROUP_SYSTEM_USEC,
+    AGENT_CGROUP_NR_PERIODS, AGENT_CGROUP_NR_THROTTLED, AGENT_CGROUP_THROTTLED_USEC,
+    AGENT_CGROUP_CPU_QUOTA_USEC, AGENT_CGROUP_MEMORY_CURRENT, AGENT_CGROUP_MEMORY_MAX,
+    AGENT_CGROUP_MEMORY_ANON, AGENT_CGROUP_MEMORY_FILE, AGENT_CGROUP_MEMORY_INACTIVE_FILE,
+    AGENT_CGROUP_OOM_KILL, AGENT_CGROUP_CPU_SOME_USEC, AGENT_CGROUP_CPU_FULL_USEC,
+    AGENT_CGROUP_MEMORY_SOME_USEC, AGENT_CGROUP_MEMORY_FULL_USEC, AGENT_CGROUP_IO_SOME_USEC,
+    AGENT_CGROUP_IO_FULL_USEC, AGENT_CGROUP_PID,
+    AGENT_CGROUP_NFIELDS
+};
+struct agent_cgroup {
+    uint64_t present;
+    uint64_t values[20]; /* AGENT_CGROUP_NFIELDS */
+    uint64_t runtime;
+    uint64_t path_off;
+    uint64_t path_len;
+    uint64_t id_off;
+    uint64_t id_len;
+    uint64_t pod_off;
+    uint64_t pod_len;
+    uint64_t io_first;
+    uint64_t io_count;
+    uint64_t net_first;
+    uint64_t net_count;
+};
+enum {
+    AGENT_CGROUP_IO_RBYTES, AGENT_CGROUP_IO_WBYTES
+};
+struct agent_cgroup_io {
+    uint64_t major;
+    uint64_t minor;
+    uint64_t present;
+    uint64_t rbytes;
+    uint64_t wbytes;
+};
+int agent_walk_cgroups(int dirfd, int procfd, char *names, size_t names_cap, size_t *names_len,
+                       struct agent_cgroup *rows, size_t rows_cap, size_t *count,
+                       struct agent_cgroup_io *io, size_t io_cap, size_t *io_count,
+                       struct agent_netdev *net, size_t net_cap, size_t *net_count,
+                       char *buf, size_t buf_cap, uint64_t *err_file);
+
+/* One container file's parser, as the walk applies it (for the fuzzer and
+ * the parity tests): `which` is an AGENT_CGROUP_FILE_*; row is zeroed and
+ * filled (its io_first/io_count index io). */
+int agent_parse_cgroup_file(int which, const char *buf, size_t len, struct agent_cgroup *row,
+                            struct agent_cgroup_io *io, size_t io_cap, size_t *io_count);

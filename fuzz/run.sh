@@ -8,6 +8,7 @@
 #   TARGETS="stat netdev" JOBS=2 fuzz/run.sh 120
 #
 # Targets: stat meminfo diskstats netdev loadavg uptime (agent_parse_*),
+# cgroup_file and cgroup_walk (the cgroup v2 walker, fuzz/fuzz_cgroups.c),
 # load (agent_read_fd and agent_load_* on a memfd; the first input byte picks
 # the source and the buffer size), grow (agent_load_* on a file that grows
 # while it is read: pread is wrapped to append to it between calls), and
@@ -22,12 +23,13 @@ secs=${1:-30}
 CC=${CC:-clang}
 JOBS=${JOBS:-1}
 build=${FUZZ_BUILD:-fuzz/build}
-read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load grow walk_procs}"
+read -r -a targets <<< "${TARGETS:-stat meminfo diskstats netdev loadavg uptime load grow walk_procs cgroup_file cgroup_walk}"
 
 # walk_procs has a source of its own (fuzz/fuzz_walk_procs.c: the input as a
-# stat file of a one-process tree); the others are fuzz_parsers.c's.
+# stat file of a one-process tree), the cgroup targets fuzz/fuzz_cgroups.c;
+# the others are fuzz_parsers.c's.
 declare -A index=([stat]=0 [meminfo]=1 [diskstats]=2 [netdev]=3 [loadavg]=4 [uptime]=5 [load]=6 [grow]=7
-                  [walk_procs]=walk_procs)
+                  [walk_procs]=walk_procs [cgroup_file]=0 [cgroup_walk]=1)
 flags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Icsrc)
 
@@ -39,9 +41,14 @@ for t in "${targets[@]}"; do
     [[ $t == grow ]] && extra=(-Wl,--wrap=pread)
     if [[ ${index[$t]} == walk_procs ]]; then
         "$CC" "${flags[@]}" fuzz/fuzz_walk_procs.c csrc/*.c -o "$build/fuzz_$t"
-    else
-        "$CC" "${flags[@]}" -DFUZZ_SOURCE="${index[$t]}" fuzz/fuzz_parsers.c csrc/*.c "${extra[@]}" -o "$build/fuzz_$t"
+        continue
     fi
+    if [[ $t == cgroup_* ]]; then
+        # The cgroup v2 walker and its file parsers (fuzz/fuzz_cgroups.c).
+        "$CC" "${flags[@]}" -DFUZZ_CGROUP="${index[$t]}" fuzz/fuzz_cgroups.c csrc/*.c -o "$build/fuzz_$t"
+        continue
+    fi
+    "$CC" "${flags[@]}" -DFUZZ_SOURCE="${index[$t]}" fuzz/fuzz_parsers.c csrc/*.c "${extra[@]}" -o "$build/fuzz_$t"
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

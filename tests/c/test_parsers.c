@@ -1453,6 +1453,9 @@ static void test_read_files(struct ctx *t)
     rmdir(dir);
 }
 
+/* tests/c/cgroups_checks.c: the cgroup walker's checks (linked in as a helper); returns its failures. */
+int test_cgroups(int *run);
+
 int main(void)
 {
     struct ctx t = { 0, 0 };
@@ -1467,6 +1470,7 @@ int main(void)
     test_live_proc(&t);
     test_tune_malloc(&t);
     test_read_files(&t);
+    t.failed += test_cgroups(&t.run);
     printf("%d checks, %d failed\n", t.run, t.failed);
     return t.failed ? 1 : 0;
 }

@@ -18,6 +18,8 @@ parametrised over collectors.
 from __future__ import annotations
 
 from agent.collectors.base import Context, NoData, Option, boolean
+from agent.collectors import cgroups
+from agent.collectors.cgroups import CgroupsCollector
 from agent.collectors.diskstats import DiskstatsCollector
 from agent.collectors import filesystem
 from agent.collectors.filesystem import FilesystemCollector
@@ -99,6 +101,10 @@ TABLE = (
     Entry("systemd", False, "unit states, their summary and the system state from systemd's Manager on the system "
           "bus, one D-Bus round trip per scrape (needs jeepney: the [systemd] extra)",
           lambda config, cpu_window, options: systemd.SystemdCollector(options), systemd.OPTIONS),
+    Entry("cgroups", True, "containers (Docker, containerd, CRI-O, Podman, systemd-nspawn) under cAdvisor's "
+          "container_* names: CPU, memory, I/O, pressure and network of each container cgroup (cgroup v2, "
+          "one C walk of fs/cgroup or fs/cgroup/unified)",
+          lambda config, cpu_window, options: CgroupsCollector(options), cgroups.OPTIONS),
 )
 BY_NAME = {entry.name: entry for entry in TABLE}
 
@@ -140,7 +146,8 @@ def build(names, config, cpu_window) -> list:
 __all__ = [
     "BY_NAME", "COMMON_OPTIONS", "DEFAULT_ENABLED", "TABLE", "Entry", "build", "default_options", "options_of",
     "Context", "NoData", "Option",
-    "DiskstatsCollector", "FilesystemCollector", "HwmonCollector", "LoadavgCollector", "MeminfoCollector",
-    "NetdevCollector", "PressureCollector", "ProcessesCollector", "StatCollector", "TextfileCollector", "ThermalZoneCollector",
+    "CgroupsCollector", "DiskstatsCollector", "FilesystemCollector", "HwmonCollector", "LoadavgCollector",
+    "MeminfoCollector", "NetdevCollector", "PressureCollector", "ProcessesCollector", "StatCollector",
+    "TextfileCollector", "ThermalZoneCollector",
     "UptimeCollector",
 ]

@@ -368,6 +368,37 @@ def realpath(path: bytes) -> bytes:
     return ffi.buffer(out, length[0])[:]
 
 
+def walk_cgroups(dirfd: int, procfd: int, names_cap: int, rows_cap: int, io_cap: int, net_cap: int,
+                 buf_cap: int):
+    """agent_walk_cgroups: the same (status, names, rows, io, net, err_file)
+    as cgroups.walk_cgroups."""
+    _require()
+    names = ffi.new("char[]", max(names_cap, 1))
+    rows = ffi.new("struct agent_cgroup[]", max(rows_cap, 1))
+    io = ffi.new("struct agent_cgroup_io[]", max(io_cap, 1))
+    net = ffi.new("struct agent_netdev[]", max(net_cap, 1))
+    buf = ffi.new("char[]", max(buf_cap, 1))
+    names_len, count = ffi.new("size_t *"), ffi.new("size_t *")
+    io_count, net_count = ffi.new("size_t *"), ffi.new("size_t *")
+    err_file = ffi.new("uint64_t *")
+    rc = lib.agent_walk_cgroups(dirfd, procfd, names, names_cap, names_len, rows, rows_cap, count,
+                                io, io_cap, io_count, net, net_cap, net_count, buf, buf_cap, err_file)
+    return (rc, ffi.buffer(names, names_len[0])[:], ffi.buffer(rows, count[0] * layout.CGROUP.size)[:],
+            ffi.buffer(io, io_count[0] * layout.CGROUP_IO.size)[:],
+            ffi.buffer(net, net_count[0] * layout.NETDEV.size)[:], err_file[0])
+
+
+def parse_cgroup_file(which: int, data: bytes, io_cap: int = 1024):
+    """agent_parse_cgroup_file: the same (status, row, io rows) as
+    cgroups.parse_cgroup_file."""
+    _require()
+    row = ffi.new("struct agent_cgroup *")
+    io = ffi.new("struct agent_cgroup_io[]", max(io_cap, 1))
+    count = ffi.new("size_t *")
+    rc = lib.agent_parse_cgroup_file(which, _cdata(data), len(data), row, io, io_cap, count)
+    return rc, ffi.buffer(row, layout.CGROUP.size)[:], ffi.buffer(io, count[0] * layout.CGROUP_IO.size)[:]
+
+
 # A scrape's largest buffers (a dense host's ~1 MB body, its encoding and
 # gzip output) stay below this, so they come from the heap, whose top is
 # trimmed only past the second figure (csrc/tune_malloc.c says why).

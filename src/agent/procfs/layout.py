@@ -12,7 +12,7 @@ import struct
 from agent.records import record
 
 
-ABI_VERSION = 8
+ABI_VERSION = 9
 NAME_MAX = 64
 # A cpuN line's N is below this (AGENT_MAX_CPUS).
 MAX_CPUS = 65536
@@ -230,6 +230,23 @@ PROCS_THREADS = 1
 PROC_STAT_MAX = 4096
 DIR_ENTRY = struct.Struct("=3Q")
 READ_ONCE = 1
+# csrc/walk_cgroups.c: struct agent_cgroup (present, values[] in this
+# order, runtime, path_off, path_len, id_off, id_len, pod_off, pod_len,
+# io_first, io_count, net_first, net_count) and struct agent_cgroup_io (major, minor, present,
+# rbytes, wbytes); the files a container's row is read from, in order
+# (AGENT_CGROUP_FILE_*).
+CGROUP_FIELDS = (
+    "usage_usec", "user_usec", "system_usec", "nr_periods", "nr_throttled", "throttled_usec",
+    "cpu_quota_usec", "memory_current", "memory_max", "memory_anon", "memory_file", "memory_inactive_file",
+    "oom_kill", "cpu_some_usec", "cpu_full_usec", "memory_some_usec", "memory_full_usec", "io_some_usec",
+    "io_full_usec", "pid",
+)
+CGROUP = struct.Struct(f"={1 + len(CGROUP_FIELDS) + 11}Q")
+CGROUP_IO = struct.Struct("=5Q")
+CGROUP_FILES = (
+    b"cpu.stat", b"cpu.max", b"memory.current", b"memory.max", b"memory.stat", b"memory.events",
+    b"io.stat", b"cpu.pressure", b"memory.pressure", b"io.pressure", b"cgroup.procs",
+)
 
 # Field bit positions: the index of the field after `present`.
 STAT_CPU_FIELDS = Stat._fields[1:11]

@@ -13,6 +13,7 @@ from .meminfo import parse_meminfo
 from .netdev import parse_netdev
 from .cbackend import trim_malloc
 from .layout import ParseError
+from .cgroups import parse_cgroup_file, walk_cgroups
 from .read_files import list_dir, read_files, realpath
 from .procs import walk_procs as _walk_procs
 from .reader import MAX_FILE_BYTES, ShrinkWatch, read_fd
@@ -39,6 +40,7 @@ __all__ = [
     "AVAILABLE", "UNAVAILABLE_REASON", "make_loader",
     "parse_stat", "parse_meminfo", "parse_diskstats", "parse_netdev",
     "parse_loadavg", "parse_uptime", "read_files", "list_dir", "realpath", "walk_procs",
+    "walk_cgroups", "parse_cgroup_file",
 ]
 
 
