@@ -69,6 +69,12 @@ NODE_EXPORTER_COLLECTORS = {
     "textfile": ("textfile",),
     "hwmon": ("hwmon",),
     "filesystem": ("filesystem",),
+    # Compared in runs of their own, against their own peers and trees:
+    # benchmarks/compare_processes.py (process-exporter, node_exporter's
+    # processes), compare_cgroups.py (a C floor), test_bench_systemd.py.
+    "processes": None,
+    "cgroups": None,
+    "systemd": None,
 }
 if set(NODE_EXPORTER_COLLECTORS) != {entry.name for entry in TABLE}:
     # A collector added to the table must be given its node_exporter
@@ -316,7 +322,7 @@ def node_exporter_flags(host: Host, collectors) -> list[str]:
             f"--collector.filesystem.fs-types-exclude={f['fs_types_exclude']}"]
 
 
-ALL = tuple(NODE_EXPORTER_COLLECTORS)
+ALL = tuple(name for name, theirs in NODE_EXPORTER_COLLECTORS.items() if theirs is not None)
 
 
 def start_agent(host: Host, backend: str, *extra: str, collectors=ALL) -> Target:
