@@ -123,6 +123,7 @@ def test_a_change_applies_at_once_and_is_logged_with_the_peer(files):
         status, _, body = request(agent, "PATCH", "/api/v1/config", {"options": {"cpu-window": None}})
         assert json.loads(body)["options"]["cpu-window"] == {"value": 3.0, "source": "file", "changeable": True,
                                                              "reload": True}
+        assert wait_for_line(agent, "cpu-window back to the file's")
         logged = [line for line in agent.stderr_lines if "changed through the API" in line]
         assert len(logged) == 3 and all("by 127.0.0.1:" in line for line in logged), logged
         assert "collector netdev off" in logged[0] and "cpu-window='2'" in logged[1]

@@ -5,6 +5,7 @@ the tests and no benchmark.  The soak and the side-by-side run are opt-in."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,8 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_at_root(*args: str) -> str:
+    # As a user's shell runs it: not as an xdist worker of this run, which
+    # pytest-benchmark would take for a parallel run (and disable itself).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST") and k != "PYTEST_CURRENT_TEST"}
     r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r.stdout
 
