@@ -110,3 +110,30 @@ def test_victoria_metrics_round_trip_recipe_answers(tmp_path):
         assert answer["status"] == "success" and answer["data"]["result"], answer
     exported = [a for a in answers if "metric" in a]
     assert exported and exported[0]["metric"]["__name__"].startswith("agent."), out
+
+
+def test_otlp_receiver_recipe_prints_what_the_agent_pushes(tmp_path):
+    """docs/PUSH.md's OTLP recipe, as written: its receiver gets the agent's
+    requests and prints the host and the metric names."""
+    script = runnable(sh_block("PUSH.md", "otlp_receiver.py"), drop=())
+    ports = {p: str(free_port()) for p in ("4318", "9100")}
+    for old, new in ports.items():
+        script = script.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+        script = script.replace(f'"127.0.0.1", {old}', f'"127.0.0.1", {new}')
+    script = script.replace("/tmp/otlp_receiver.py", str(tmp_path / "otlp_receiver.py"))
+    script = script.replace("python3 ", f"{sys.executable} ")
+    agent = Path(sys.executable).with_name("monitoring-agent")
+    script = re.sub(r"^monitoring-agent ", f"{agent} --procfs /proc ", script, flags=re.M)
+    output = tmp_path / "recipe.out"
+    with open(output, "w") as out_file:
+        proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, stdout=out_file,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+    lines = output.read_text().splitlines()
+    assert lines, "the receiver printed nothing"
+    host, count, _, names = lines[0].split(" ", 3)
+    assert host == socket.gethostname() and int(count) > 50
+    assert names.startswith("node_cpu_usage_percent")
