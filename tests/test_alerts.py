@@ -20,20 +20,11 @@ import pytest
 
 from agent.alerts import parse_matchers, parse_rule
 from agentproc import AgentProcess
+from test_push import wait_for
 from trees import PROCFS_TREES
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TREE = PROCFS_TREES / "linux-5.15-ubuntu22"
-
-
-def wait_for(condition, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(step)
-    return condition()
 
 
 def free_port() -> int:

@@ -64,6 +64,20 @@ def test_prometheus_set_up_copies_only_what_prometheus_reads(doc, tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def run_recipe(script: str, tmp_path: Path, timeout: float) -> str:
+    """What the recipe printed; its background servers stopped after it."""
+    # A file, not a pipe: the recipe's background servers would hold a pipe open.
+    output = tmp_path / "recipe.out"
+    with open(output, "w") as out_file:
+        proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, stdout=out_file,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)  # the recipe's background servers
+    return output.read_text()
+
+
 def json_objects(text: str) -> list:
     """Every JSON object in curl's output: its answers end without a newline."""
     decoder, objects, i = json.JSONDecoder(), [], 0
@@ -93,16 +107,7 @@ def test_victoria_metrics_round_trip_recipe_answers(tmp_path):
     agent = Path(sys.executable).with_name("monitoring-agent")
     assert agent.exists(), "the console script is installed with the package"
     script = re.sub(r"^monitoring-agent ", f"{agent} --procfs /proc ", script, flags=re.M)
-    # A file, not a pipe: the recipe's background servers would hold a pipe open.
-    output = tmp_path / "recipe.out"
-    with open(output, "w") as out_file:
-        proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, stdout=out_file,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            proc.wait(timeout=90)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)  # the recipe's background servers
-    out = output.read_text()
+    out = run_recipe(script, tmp_path, 90)
     answers = json_objects(out)
     queries = [a for a in answers if a.get("data", {}).get("resultType") == "vector"]
     assert len(queries) == 2, out
@@ -124,15 +129,7 @@ def test_otlp_receiver_recipe_prints_what_the_agent_pushes(tmp_path):
     script = script.replace("python3 ", f"{sys.executable} ")
     agent = Path(sys.executable).with_name("monitoring-agent")
     script = re.sub(r"^monitoring-agent ", f"{agent} --procfs /proc ", script, flags=re.M)
-    output = tmp_path / "recipe.out"
-    with open(output, "w") as out_file:
-        proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, stdout=out_file,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            proc.wait(timeout=60)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-    lines = output.read_text().splitlines()
+    lines = run_recipe(script, tmp_path, 60).splitlines()
     assert lines, "the receiver printed nothing"
     host, count, _, names = lines[0].split(" ", 3)
     assert host == socket.gethostname() and int(count) > 50

@@ -192,23 +192,23 @@ def _reason(exc: BaseException) -> str:
     return text if isinstance(exc, OSError) and exc.errno else f"{type(exc).__name__}: {text}"
 
 
-class InfluxHTTP:
-    """POST line protocol; a kept-alive connection is reused, and a request
-    that fails on a reused connection (the server closed it while idle)
-    is retried once on a new one: writing the same points twice is
-    harmless, they carry their timestamps."""
+class KeptAliveHTTP:
+    """POSTs on a kept-alive connection; a request that fails on a reused
+    connection (the server closed it while idle) is retried once at once on
+    a new one: the points carry their timestamps, so twice is harmless."""
 
-    def __init__(self, target: PushTarget):
-        # Only with an Influx HTTP target: http.client imports ssl, which
-        # costs about 5 MiB of resident memory (docs/PUSH.md, footprint).
+    def __init__(self, target: PushTarget, headers: dict[str, str]):
+        # Only with an HTTP target: http.client imports ssl, which costs
+        # about 5 MiB of resident memory (docs/PUSH.md, footprint).
         import http.client
         self.http = http.client
         self.target = target
         self.conn = None
-        self.headers = {"Content-Type": "text/plain; charset=utf-8"}
+        self.headers = headers
 
-    def send(self, entries: list[bytes]) -> None:
-        body = b"".join(entries)
+    def post(self, body: bytes):
+        """The response of a 2xx, or (response, one-line reason) otherwise;
+        SendFailed when no answer came."""
         for attempt in (0, 1):
             reused = self.conn is not None
             if self.conn is None:
@@ -228,74 +228,55 @@ class InfluxHTTP:
             if not complete or resp.will_close:
                 self.close()
             if 200 <= resp.status < 300:
-                return
+                return resp, ""
             self.close()
-            message = f"HTTP {resp.status} {resp.reason}: {detail.decode('utf-8', 'replace').strip()[:200]}"
+            return resp, f"HTTP {resp.status} {resp.reason}: {detail.decode('utf-8', 'replace').strip()[:200]}"
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class InfluxHTTP(KeptAliveHTTP):
+    """POST line protocol."""
+
+    def __init__(self, target: PushTarget):
+        super().__init__(target, {"Content-Type": "text/plain; charset=utf-8"})
+
+    def send(self, entries: list[bytes]) -> None:
+        resp, message = self.post(b"".join(entries))
+        if message:
             # 4xx: the receiver refused these points (bad line, unknown
             # database, authorisation) and would refuse them again.
             retry = resp.status >= 500 or resp.status in (408, 429)
             raise SendFailed(message, refused=0 if retry else len(entries))
 
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
-
-class OtlpHTTP:
-    """OTLP/HTTP export (POST of an ExportMetricsServiceRequest, gzipped) on
-    a kept-alive connection, retried once on a new one when a reused one
-    was closed while idle.  As the OTLP specification says: 429, 502, 503
-    and 504 and failures to connect or send are retried (after the
-    receiver's Retry-After if it gave one); any other status drops the
-    batch, which the receiver would refuse again."""
+class OtlpHTTP(KeptAliveHTTP):
+    """OTLP/HTTP export: POST of an ExportMetricsServiceRequest, gzipped.
+    As the OTLP specification says: 429, 502, 503 and 504 and failures to
+    connect or send are retried (after the receiver's Retry-After if it gave
+    one); any other status drops the batch, which the receiver would refuse
+    again."""
 
     def __init__(self, target: PushTarget, hostname: str):
-        import http.client  # only with an HTTP target (docs/PUSH.md, footprint)
         from agent import __version__
-        self.http = http.client
-        self.target = target
-        self.conn = None
+        super().__init__(target, {"Content-Type": otlp.CONTENT_TYPES[target.format], "Content-Encoding": "gzip"})
         self.resource = [("host.name", hostname), ("service.name", "monitoring-agent"),
                          ("service.version", __version__)]
         self.scope = ("monitoring-agent", __version__)
-        self.headers = {"Content-Type": otlp.CONTENT_TYPES[target.format], "Content-Encoding": "gzip"}
 
     def send(self, entries: list) -> None:
         import zlib
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip member
         payload = otlp.request(entries, self.resource, self.scope, self.target.format)
-        body = compressor.compress(payload) + compressor.flush()
-        for attempt in (0, 1):
-            reused = self.conn is not None
-            if self.conn is None:
-                self.conn = self.http.HTTPConnection(self.target.host, self.target.port,
-                                                       timeout=self.target.timeout)
-            try:
-                self.conn.request("POST", self.target.path, body, self.headers)
-                resp = self.conn.getresponse()
-                detail = resp.read(512)
-                complete = resp.isclosed()
-            except (OSError, self.http.HTTPException) as exc:
-                self.close()
-                if reused and attempt == 0 and isinstance(
-                        exc, (self.http.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
-                    continue
-                raise SendFailed(_reason(exc)) from None
-            if not complete or resp.will_close:
-                self.close()
-            if 200 <= resp.status < 300:
-                return
-            self.close()
-            message = f"HTTP {resp.status} {resp.reason}: {detail.decode('utf-8', 'replace').strip()[:200]}"
+        resp, message = self.post(compressor.compress(payload) + compressor.flush())
+        if message:
             if resp.status in OTLP_RETRY_STATUSES:
                 raise SendFailed(message, retry_after=retry_after_seconds(resp.getheader("Retry-After")))
             raise SendFailed(message, refused=len(entries))
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float:
