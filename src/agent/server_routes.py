@@ -87,19 +87,22 @@ class Router:
     (`/api/v1/collectors/` serves `/api/v1/collectors/stat`)."""
 
     def __init__(self, routes: dict[str, Route]):
-        self._routes = dict(routes)
+        # Each route with the methods it allows while writes are off.
+        self._routes = {path: (route, tuple(m for m in route.methods if m not in WRITE_METHODS))
+                        for path, route in routes.items()}
         self._prefixes = tuple(path for path in self._routes if path.endswith("/") and path != "/")
 
-    def _route(self, path: str) -> Route | None:
-        route = self._routes.get(path)
-        if route is None:
+    def _route(self, path: str) -> tuple[Route | None, tuple]:
+        found = self._routes.get(path)
+        if found is None:
             for prefix in self._prefixes:
                 if path.startswith(prefix) and len(path) > len(prefix):
                     return self._routes[prefix]
-        return route
+            return None, ()
+        return found
 
     def dispatch(self, request: Request, settings) -> Response:
-        route = self._route(request.path)
+        route, read_methods = self._route(request.path)
         authorization = request.headers.get("authorization")
         write = request.method in WRITE_METHODS
         if write and settings.write_tokens is not None:
@@ -111,8 +114,7 @@ class Router:
             return _UNAUTHORIZED
         if route is None:
             return _NOT_FOUND
-        allowed = route.methods if settings.write_tokens is not None else tuple(
-            m for m in route.methods if m not in WRITE_METHODS)
+        allowed = route.methods if settings.write_tokens is not None else read_methods
         if request.method not in allowed:
             detail = b""
             if write and request.method in route.methods:
