@@ -68,8 +68,9 @@ def test_a_blocked_source_is_left_out_on_time_and_comes_back(fifo_tree, backend_
         # The first scrape waits the 0.3 s once; after it the blocked source is
         # skipped, not waited for again.
         assert max(walls) < 1.5 and sorted(walls)[len(walls) // 2] < 0.2, walls
-        # One thread stays blocked; no scrape adds another.
-        assert max(counts[1:]) == min(counts[1:]), counts
+        # One thread stays blocked; no scrape adds another (one may end: the
+        # start-up's first collection, which a loaded host finishes late).
+        assert all(later <= earlier for earlier, later in zip(counts[1:], counts[2:])), counts
         conn.close()
         health = json.loads(agent.request("/health")[2])
         assert health["status"] == "degraded"
