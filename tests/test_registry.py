@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 
+import pytest
+
 from agent.cli import build_registry
 from agent.config import Config
 from agent.procfs.reader import is_proc_mount
@@ -126,3 +128,25 @@ def test_a_collector_bug_fails_its_source_not_the_scrape(tmp_path, backend_name)
     assert "node_load1" in names and "node_memory_total_bytes" not in names
     meminfo = next(s for s in registry.sources if s.collector.source == "meminfo")
     assert not meminfo.ok and "RuntimeError: collector bug" in meminfo.error
+
+
+def test_own_memory_is_its_own_in_a_pid_namespace_over_the_hosts_proc(tmp_path):
+    """In a PID namespace of its own with the host's /proc (a container that
+    shares /proc, `unshare --pid --fork`), the agent's pid names another
+    process there: its own figures must come from /proc/self."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "--pid", "--fork", "true"], capture_output=True).returncode:
+        pytest.skip("no PID namespace here (unshare --pid needs root and util-linux)")
+    run = subprocess.run([unshare, "--pid", "--fork", sys.executable, "-c",
+                          "import os, sys; from agent.cli import main; assert os.getpid() == 1; "
+                          "sys.exit(main(['--once', '--collector.disable-defaults', '--collector.uptime']))"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    rss = float(re.search(r"^agent_process_resident_memory_bytes (\S+)$", run.stdout, re.M).group(1))
+    with open("/proc/1/statm") as f:  # the host's (or this namespace's) init, not the agent
+        init_rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    assert 5 << 20 < rss < 200 << 20 and rss != init_rss

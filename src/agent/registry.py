@@ -110,7 +110,9 @@ class SelfStatm:
                 if self._fd is None or self._pid != pid:
                     if self._fd is not None:
                         os.close(self._fd)
-                    self._fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+                    # /proc/self, not /proc/PID: in a PID namespace of its own
+                    # over the host's /proc, PID names another process or none.
+                    self._fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
                     self._pid = pid
                 return int(os.pread(self._fd, 256, 0).split()[1]) * PAGE_SIZE
         with open("/proc/self/statm", "rb") as f:
