@@ -302,7 +302,11 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
                         v = _format_value(v)
                     if len(values) != n_labels:
                         raise ValueError("label value count")
-                    append(template % (*map(_escape_label_value, values), v))
+                    # One scan of them all: most label values need no escape.
+                    joined = "".join(values)
+                    if "\\" in joined or '"' in joined or "\n" in joined:
+                        values = map(_escape_label_value, values)
+                    append(template % (*values, v))
         except (TypeError, ValueError, AttributeError) as exc:
             raise ValueError(
                 f"metric {desc.name!r}: bad sample for labels {desc.label_names!r}: {exc}"
