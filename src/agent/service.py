@@ -363,7 +363,11 @@ class Service:
             error = self._apply(new)
             if error is not None:
                 if new.api_state_file:
-                    write_api_state(new.api_state_file, self.api)  # as it was
+                    try:
+                        write_api_state(new.api_state_file, self.api)  # as it was
+                    except OSError as exc:
+                        self.log.error("api-state-file %s: could not put back the changes in force: %s",
+                                       new.api_state_file, exc.strerror or exc)
                 return error
             self.api = merged
         self.log.info("configuration changed through the API by %s: %s", peer, describe_change(change))
