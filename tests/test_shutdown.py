@@ -44,7 +44,7 @@ def scrape_in_background(agent: AgentProcess) -> threading.Thread:
     return thread
 
 
-def wait_until_blocked(pid: int, timeout: float = 5.0) -> bool:
+def wait_until_blocked(pid: int, timeout: float = 20.0) -> bool:
     """True once a thread of `pid` sleeps in the FIFO's open: wchan
     wait_for_partner (fs/pipe.c)."""
     deadline = time.monotonic() + timeout
