@@ -191,12 +191,14 @@ def _render_raw(family: RawFamily, entry: tuple, append) -> None:
 _text_cache: dict[Desc, tuple[str, str, int]] = {}
 _openmetrics_cache: dict[Desc, tuple[str, str, int]] = {}
 _RAW_ENTRY = {id(_text_cache): _raw_text_entry, id(_openmetrics_cache): _raw_openmetrics_entry}
-# Series fast path: per (format cache, Desc), the label tuples last seen and
+# Series fast path: per format, per Desc, the label tuples last seen and
 # one %-format string holding every sample line of the family with a `%s`
 # for each value.  One `fmt % values` formats a whole family in C: about
 # 80 ns a sample, against ~270 ns for per-sample str() and concatenation
-# (2,000 interfaces, measured on the 2-core build machine).
-_series_cache: dict[tuple[int, Desc], tuple[tuple, str]] = {}
+# (2,000 interfaces, measured on the 2-core build machine).  An entry the
+# last plain render did not use is dropped by it: a family of 100,000
+# interfaces seen once would otherwise keep its ~40 MB of text for good.
+_series_caches: dict[int, dict[Desc, tuple[tuple, str]]] = {id(_text_cache): {}, id(_openmetrics_cache): {}}
 
 
 def _series_format(template: str, n_labels: int, labels: tuple) -> str:
@@ -211,7 +213,7 @@ def _series_format(template: str, n_labels: int, labels: tuple) -> str:
     return "".join(lines)
 
 
-def _render_series(series: Series, cache_id: int, template: str, n_labels: int, append) -> None:
+def _render_series(series: Series, series_cache: dict, template: str, n_labels: int, append) -> None:
     """Append the samples of a Series: the cached format string filled with
     str() of each value (exact for ints; repr for finite floats, which is
     what a Family gives)."""
@@ -220,13 +222,13 @@ def _render_series(series: Series, cache_id: int, template: str, n_labels: int, 
         raise ValueError(f"{len(labels)} label sets for {len(values)} values")
     if not values:
         return
-    key = (cache_id, series.desc)
-    cached = _series_cache.get(key)
+    desc = series.desc
+    cached = series_cache.get(desc)
     if cached is None or (cached[0] is not labels and cached[0] != labels):
         cached = (labels, _series_format(template, n_labels, labels))
-        if len(_series_cache) >= _CACHE_LIMIT:
-            _series_cache.clear()
-        _series_cache[key] = cached
+        if len(series_cache) >= _CACHE_LIMIT:
+            series_cache.clear()
+        series_cache[desc] = cached
     append(cached[1] % tuple(values))
 
 
@@ -237,6 +239,8 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
     if append is None:
         append = out.append
     cache_id = id(cache)
+    series_cache = _series_caches[cache_id]
+    series_descs = []
     for family in families:
         desc = family.desc
         if family.__class__ is RawFamily:
@@ -261,8 +265,9 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
         header, template, n_labels = entry
         append(header)
         if family.__class__ is Series:
+            series_descs.append(desc)
             try:
-                _render_series(family, cache_id, template, n_labels, append)
+                _render_series(family, series_cache, template, n_labels, append)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"metric {desc.name!r}: bad series: {exc}") from exc
             continue
@@ -311,6 +316,10 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
             raise ValueError(
                 f"metric {desc.name!r}: bad sample for labels {desc.label_names!r}: {exc}"
             ) from exc
+    if len(series_cache) > len(series_descs):
+        rendered = set(series_descs)
+        for desc in [desc for desc in series_cache if desc not in rendered]:
+            del series_cache[desc]
     return out
 
 
@@ -874,6 +883,10 @@ def render_gzip(render: Renderer, families: Iterable[Family]) -> bytes:
         # For ASCII, which is nearly all of it, a str's length is its size.
         compressor = _compressor(sum(map(len, chunks)))
         return compressor.compress("".join(chunks).encode("utf-8")) + compressor.flush()
+    # A large body is never planned (as in _render_planned): a plan kept
+    # from before would serve the next small body and leave this body's
+    # series formats in their cache, unused.
+    _plans.pop(id(cache), None)
     sink = _CompressingSink(_compressor(LARGE_BODY))
     _render(families, cache, make_entry, sink.append)
     sink.append(tail)
