@@ -66,6 +66,8 @@ def _layer(name: str, tree: str, n: int) -> None:
         "own": registry._process_families,
     }
     for s in registry.sources:
+        if s.path is None:  # a tree collector: no one file to load
+            continue
         fd = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC)
         data = s.loader(fd)
         steps[f"load:{s.collector.source}"] = lambda s=s, fd=fd: s.loader(fd)
