@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from array import array
 
 from agent.metrics import COUNTER, GAUGE, HISTOGRAM, SUMMARY, UNTYPED, Desc, Family, RawFamily, Series
 from agent.records import record
@@ -198,19 +199,28 @@ _RAW_ENTRY = {id(_text_cache): _raw_text_entry, id(_openmetrics_cache): _raw_ope
 # (2,000 interfaces, measured on the 2-core build machine).  An entry the
 # last plain render did not use is dropped by it: a family of 100,000
 # interfaces seen once would otherwise keep its ~40 MB of text for good.
+_FORMAT_BLOCK_LINES = 4096
 _series_caches: dict[int, dict[Desc, tuple[tuple, str]]] = {id(_text_cache): {}, id(_openmetrics_cache): {}}
 
 
 def _series_format(template: str, n_labels: int, labels: tuple) -> str:
     # The template ends in "%s\n": fill the label slots and keep the value
     # slot; a `%` in a label value is doubled so that it stays literal.
-    lines = []
+    # Joined a block of lines at a time, so that a family of 100,000 label
+    # sets never holds 100,000 line strings at once.
+    blocks, lines = [], []
     for values in labels:
         if len(values) != n_labels:
             raise ValueError("label value count")
         escaped = tuple(_escape_label_value(v).replace("%", "%%") for v in values)
         lines.append(template % (*escaped, "%s"))
-    return "".join(lines)
+        if len(lines) == _FORMAT_BLOCK_LINES:
+            blocks.append("".join(lines))
+            lines.clear()
+    if not blocks:
+        return "".join(lines)
+    blocks.append("".join(lines))
+    return "".join(blocks)
 
 
 def _render_series(series: Series, series_cache: dict, template: str, n_labels: int, append) -> None:
@@ -229,6 +239,8 @@ def _render_series(series: Series, series_cache: dict, template: str, n_labels: 
         if len(series_cache) >= _CACHE_LIMIT:
             series_cache.clear()
         series_cache[desc] = cached
+    if values.__class__ is array:  # columns of counters (agent.collectors.filters.Columns)
+        values = values.tolist()
     append(cached[1] % tuple(values))
 
 
