@@ -45,7 +45,7 @@ class DiskstatsCollector:
     def families(self, data: bytes) -> list[Series]:
         labels, keep = self.labels.select(data, ROW_SIZE, NAME_LEN_W, NAME_OFFSET)
         col = Columns(data, ROW_SIZE, keep)
-        present = col[PRESENT_W].tolist()
+        present = col[PRESENT_W]
         every_row = -1
         for p in present:
             every_row &= p
@@ -57,10 +57,10 @@ class DiskstatsCollector:
             return Series(desc, tuple(labels[i] for i in have), [values[i] for i in have])
 
         return [
-            series(READ_BYTES, SECTORS_READ_BIT, [v * SECTOR_BYTES for v in col[SECTORS_READ_W].tolist()]),
+            series(READ_BYTES, SECTORS_READ_BIT, [v * SECTOR_BYTES for v in col[SECTORS_READ_W]]),
             series(WRITTEN_BYTES, SECTORS_WRITTEN_BIT,
-                   [v * SECTOR_BYTES for v in col[SECTORS_WRITTEN_W].tolist()]),
+                   [v * SECTOR_BYTES for v in col[SECTORS_WRITTEN_W]]),
             series(READS, READS_BIT, col[READS_W]),
             series(WRITES, WRITES_BIT, col[WRITES_W]),
-            series(IO_TIME, IO_TIME_BIT, [v / 1000 for v in col[IO_TIME_W].tolist()]),
+            series(IO_TIME, IO_TIME_BIT, [v / 1000 for v in col[IO_TIME_W]]),
         ]
