@@ -195,3 +195,34 @@ def test_bond_is_the_sum_of_its_slaves(backend):
     rows = {r.name: r for r in parse(backend, (procfs_trees()[0].parent / "linux-6.8-dense-small" / "net" / "dev").read_bytes())}
     for f in COUNTERS:
         assert getattr(rows[b"bond0"], f) == getattr(rows[b"eno1np0"], f) + getattr(rows[b"eno2np1"], f)
+
+
+# A table past filters.ARRAY_ROWS travels as arrays of 64-bit words, a
+# smaller one as lists: both render the file's exact counters, through the
+# device filter too (the `keep` path), at 2**64 - 1 as well.
+@pytest.mark.parametrize("interfaces", [40, 5000])
+@pytest.mark.parametrize("exclude", ["", "^veth1"])
+def test_many_interfaces_render_their_exact_counters(backend, interfaces, exclude):
+    import re
+    from array import array
+
+    from agent import exposition
+    from agent.collectors.filters import ARRAY_ROWS, NameFilter
+    from agent.collectors.netdev import NetdevCollector
+
+    names = [b"veth%d" % i for i in range(interfaces)]
+    values = {name: [(i * 7919 + k * 104729) % (U64 + 1) if k else U64 - i for k in range(16)]
+              for i, name in enumerate(names)}
+    data = HEADER + b"".join(b"%s: %s\n" % (name, b" ".join(b"%d" % v for v in values[name]))
+                             for name in names)
+    families = NetdevCollector(NameFilter("", exclude)).families(backend.parse_netdev(data))
+    assert isinstance(families[0].values, array) == (interfaces > ARRAY_ROWS)
+    text = exposition.render_text(families).decode()
+    kept = [n for n in names if not (exclude and re.search(exclude, n.decode()))]
+    assert len(kept) < len(names) if exclude else len(kept) == len(names)
+    columns = {"receive_bytes": 0, "receive_packets": 1, "receive_errors": 2,
+               "transmit_bytes": 8, "transmit_packets": 9, "transmit_errors": 10}
+    got = dict(re.findall(r'^(node_network_\w+_total\{interface="[^"]+"\}) (\d+)$', text, re.M))
+    want = {f'node_network_{what}_total{{interface="{n.decode()}"}}': str(values[n][k])
+            for n in kept for what, k in columns.items()}
+    assert got == want
