@@ -197,9 +197,10 @@ def test_bond_is_the_sum_of_its_slaves(backend):
         assert getattr(rows[b"bond0"], f) == getattr(rows[b"eno1np0"], f) + getattr(rows[b"eno2np1"], f)
 
 
-# A table past filters.ARRAY_ROWS travels as arrays of 64-bit words, a
-# smaller one as lists: both render the file's exact counters, through the
-# device filter too (the `keep` path), at 2**64 - 1 as well.
+# A table past filters.LARGE_ROWS travels as a LabelColumn and arrays of
+# 64-bit words, a smaller one as tuples and lists: both render the file's
+# exact counters, through the device filter too (the `keep` path), at
+# 2**64 - 1 as well, and keep the first row of a name given twice.
 @pytest.mark.parametrize("interfaces", [40, 5000])
 @pytest.mark.parametrize("exclude", ["", "^veth1"])
 def test_many_interfaces_render_their_exact_counters(backend, interfaces, exclude):
@@ -207,16 +208,20 @@ def test_many_interfaces_render_their_exact_counters(backend, interfaces, exclud
     from array import array
 
     from agent import exposition
-    from agent.collectors.filters import ARRAY_ROWS, NameFilter
+    from agent.collectors.filters import LARGE_ROWS, NameFilter
     from agent.collectors.netdev import NetdevCollector
+    from agent.metrics import LabelColumn
 
     names = [b"veth%d" % i for i in range(interfaces)]
     values = {name: [(i * 7919 + k * 104729) % (U64 + 1) if k else U64 - i for k in range(16)]
               for i, name in enumerate(names)}
     data = HEADER + b"".join(b"%s: %s\n" % (name, b" ".join(b"%d" % v for v in values[name]))
                              for name in names)
+    # A second row of a name is left out: the first one's counters stand.
+    data += b"veth3: " + b" ".join([b"7"] * 16) + b"\n"
     families = NetdevCollector(NameFilter("", exclude)).families(backend.parse_netdev(data))
-    assert isinstance(families[0].values, array) == (interfaces > ARRAY_ROWS)
+    assert isinstance(families[0].values, array) == (interfaces > LARGE_ROWS)
+    assert isinstance(families[0].labels, LabelColumn) == (interfaces > LARGE_ROWS)
     text = exposition.render_text(families).decode()
     kept = [n for n in names if not (exclude and re.search(exclude, n.decode()))]
     assert len(kept) < len(names) if exclude else len(kept) == len(names)
@@ -226,3 +231,19 @@ def test_many_interfaces_render_their_exact_counters(backend, interfaces, exclud
     want = {f'node_network_{what}_total{{interface="{n.decode()}"}}': str(values[n][k])
             for n in kept for what, k in columns.items()}
     assert got == want
+
+
+def test_label_column_reads_as_the_tuple_it_stands_for():
+    from agent.metrics import LabelColumn
+
+    values = ["eth0", "", "é\"x", "lo", "a" * 70]
+    column = LabelColumn(iter(values))
+    want = tuple((v,) for v in values)
+    assert len(column) == len(want)
+    assert tuple(column) == want
+    assert [column[i] for i in range(-len(values), len(values))] == list(want) * 2
+    with pytest.raises(IndexError):
+        column[len(values)]
+    assert column == LabelColumn(values) and hash(column) == hash(LabelColumn(values))
+    assert column != LabelColumn(values[:-1]) and column != LabelColumn(["eth0", "", "é\"x", "lo", "b" * 70])
+    assert LabelColumn([]) == LabelColumn(iter(())) and len(LabelColumn([])) == 0

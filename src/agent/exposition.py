@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from array import array
 
 from agent.metrics import COUNTER, GAUGE, HISTOGRAM, SUMMARY, UNTYPED, Desc, Family, RawFamily, Series
 from agent.records import record
@@ -203,11 +202,12 @@ _FORMAT_BLOCK_LINES = 4096
 _series_caches: dict[int, dict[Desc, tuple[tuple, str]]] = {id(_text_cache): {}, id(_openmetrics_cache): {}}
 
 
-def _series_format(template: str, n_labels: int, labels: tuple) -> str:
+def _series_blocks(template: str, n_labels: int, labels) -> list[str]:
+    """The format strings of a Series' sample lines, one per block of
+    _FORMAT_BLOCK_LINES lines: a family of 100,000 label sets never holds
+    100,000 line strings, nor its values as 100,000 ints, at once."""
     # The template ends in "%s\n": fill the label slots and keep the value
     # slot; a `%` in a label value is doubled so that it stays literal.
-    # Joined a block of lines at a time, so that a family of 100,000 label
-    # sets never holds 100,000 line strings at once.
     blocks, lines = [], []
     for values in labels:
         if len(values) != n_labels:
@@ -217,16 +217,19 @@ def _series_format(template: str, n_labels: int, labels: tuple) -> str:
         if len(lines) == _FORMAT_BLOCK_LINES:
             blocks.append("".join(lines))
             lines.clear()
-    if not blocks:
-        return "".join(lines)
-    blocks.append("".join(lines))
-    return "".join(blocks)
+    if lines or not blocks:
+        blocks.append("".join(lines))
+    return blocks
+
+
+def _series_format(template: str, n_labels: int, labels) -> str:
+    return "".join(_series_blocks(template, n_labels, labels))
 
 
 def _render_series(series: Series, series_cache: dict, template: str, n_labels: int, append) -> None:
-    """Append the samples of a Series: the cached format string filled with
-    str() of each value (exact for ints; repr for finite floats, which is
-    what a Family gives)."""
+    """Append the samples of a Series: the cached format strings filled
+    with str() of each value (exact for ints; repr for finite floats, which
+    is what a Family gives)."""
     labels, values = series.labels, series.values
     if len(labels) != len(values):
         raise ValueError(f"{len(labels)} label sets for {len(values)} values")
@@ -235,13 +238,18 @@ def _render_series(series: Series, series_cache: dict, template: str, n_labels: 
     desc = series.desc
     cached = series_cache.get(desc)
     if cached is None or (cached[0] is not labels and cached[0] != labels):
-        cached = (labels, _series_format(template, n_labels, labels))
+        cached = (labels, _series_blocks(template, n_labels, labels))
         if len(series_cache) >= _CACHE_LIMIT:
             series_cache.clear()
         series_cache[desc] = cached
-    if values.__class__ is array:  # columns of counters (agent.collectors.filters.Columns)
-        values = values.tolist()
-    append(cached[1] % tuple(values))
+    blocks = cached[1]
+    if len(blocks) == 1:
+        append(blocks[0] % tuple(values))
+        return
+    # A large table (its values an array: agent.collectors.filters.Columns),
+    # a block of lines at a time.
+    for start, block in zip(range(0, len(values), _FORMAT_BLOCK_LINES), blocks):
+        append(block % tuple(values[start:start + _FORMAT_BLOCK_LINES]))
 
 
 def _render(families: Iterable[Family], cache: dict, make_entry, append=None) -> list[str]:

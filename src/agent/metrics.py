@@ -8,6 +8,8 @@ only.
 
 from __future__ import annotations
 
+from array import array
+
 from agent.records import record
 
 TYPE_CHECKING = False  # typing stays unimported at run time (agent/records.py)
@@ -107,12 +109,78 @@ class Series:
     Family.  `samples` gives the Family view for code that wants pairs."""
 
     desc: Desc
-    labels: tuple[tuple[str, ...], ...]
-    values: list[Number]
+    labels: tuple[tuple[str, ...], ...] | LabelColumn
+    values: list[Number] | array  # array: a large table's counters (collectors.filters.Columns)
 
     @property
     def samples(self) -> list[tuple[tuple[str, ...], Number]]:
         return list(zip(self.labels, self.values))
+
+
+# Rows joined into one str at a time by LabelColumn.
+_JOIN_ROWS = 4096
+
+
+class LabelColumn:
+    """Series.labels of a large table with one label (a host's interfaces
+    or disks by the tens of thousands): the values in one str, cut at
+    `ends`, instead of a tuple and a str per row.  It reads as the tuple of
+    1-tuples it stands for (length, index, iteration, equality), one small
+    tuple at a time.  100,000 interfaces held 200,000 such objects from one
+    scrape to the next, spread over the interpreter's 1 MiB object arenas;
+    a few objects of later scrapes landing among them kept those arenas
+    from going back, a little more with each swing of the table's size
+    (docs/BENCHMARKS.md, "Memory after an oversized file")."""
+
+    __slots__ = ("text", "ends")
+
+    def __init__(self, values):
+        """`values`: the label values, an iterable of str (a generator
+        keeps them from all existing at once)."""
+        ends = array("Q")
+        blocks: list[str] = []
+        block: list[str] = []
+        end = 0
+        for value in values:
+            end += len(value)
+            ends.append(end)
+            block.append(value)
+            if len(block) == _JOIN_ROWS:
+                blocks.append("".join(block))
+                block.clear()
+        blocks.append("".join(block))
+        self.text = "".join(blocks)
+        self.ends = ends
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i: int) -> tuple[str]:
+        ends = self.ends
+        if i < 0:
+            i += len(ends)
+        if not 0 <= i < len(ends):
+            raise IndexError("label index out of range")
+        return (self.text[ends[i - 1] if i else 0:ends[i]],)
+
+    def __iter__(self):
+        text, start = self.text, 0
+        for end in self.ends:
+            yield (text[start:end],)
+            start = end
+
+    def __eq__(self, other) -> bool:
+        # Equal only to another LabelColumn: a renderer's cached format
+        # for a tuple of the same labels is merely rebuilt.
+        if other.__class__ is LabelColumn:
+            return self.ends == other.ends and self.text == other.text
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.text, len(self.ends)))
+
+    def __repr__(self) -> str:
+        return f"LabelColumn({len(self.ends)} values)"
 
 
 @record
