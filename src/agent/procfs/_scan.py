@@ -28,6 +28,29 @@ def split_lines(data: bytes) -> list[bytes]:
     return lines
 
 
+# numbered_lines splits a file this many bytes (and up to the next line
+# end) at a time.
+_CHUNK_BYTES = 1 << 18
+
+
+def numbered_lines(data: bytes, first: int = 1):
+    """(line number, line) for the lines of `data` from line `first` on, cut
+    as split_lines cuts them, but a chunk of ~256 KiB at a time: a file of
+    100,000 interfaces never exists as 100,000 line objects at once."""
+    lineno, pos, size = 1, 0, len(data)
+    while pos < size:
+        cut = data.find(b"\n", pos + _CHUNK_BYTES) if size - pos > _CHUNK_BYTES else -1
+        stop = size if cut < 0 else cut + 1
+        lines = data[pos:stop].split(b"\n")
+        if not lines[-1]:
+            lines.pop()
+        for line in lines:
+            if lineno >= first:
+                yield lineno, line
+            lineno += 1
+        pos = stop
+
+
 def first_line(data: bytes) -> bytes:
     """Line 1, or b"" (no field, so the caller's field-count check fails on
     line 1) when the file is empty."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from struct import error as StructError
 
-from ._scan import counters, split_lines
+from ._scan import counters, numbered_lines
 from .layout import EFORMAT, ENAME, NAME_MAX, NETDEV, NETDEV_BIT, ParseError
 
 _NSTATS = len(NETDEV_BIT)  # 8 receive + 8 transmit counters
@@ -42,12 +42,11 @@ def parse_netdev(data: bytes) -> bytes:
     blocks, rows = [], []
     append = rows.append
     pack = NETDEV.pack
-    lines = split_lines(data)
     # Dense hosts have thousands of interfaces, so a well-formed line takes a
     # fast path: one digit check over its 16 counters, and struct.pack doing
     # the range check; anything unusual goes through _row, which repeats the
     # checks one by one in the documented order.
-    for lineno, line in enumerate(lines[_HEADER_LINES:], _HEADER_LINES + 1):
+    for lineno, line in numbered_lines(data, _HEADER_LINES + 1):
         if len(rows) == _BLOCK_ROWS:
             blocks.append(b"".join(rows))
             rows.clear()
