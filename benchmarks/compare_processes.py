@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 
 import gen_processes  # noqa: E402
 from compare import (NODE_EXPORTER, SCRAPE_REQUEST, ScrapeConnection, Target, agent_command,  # noqa: E402
-                     cpu_seconds, free_port, rss_kib)
+                     cpu_times, free_port, rss_kib)
 
 PROCESS_EXPORTER = shutil.which("prometheus-process-exporter") or shutil.which("process-exporter")
 # process-exporter's documented way to group every process by its comm;
@@ -50,6 +50,10 @@ PROCESS_EXPORTER_CONFIG = 'process_names:\n  - name: "{{.Comm}}"\n    cmdline:\n
 # A round's block of scrapes is at least this much CPU, and at most this many scrapes.
 MAX_SCRAPES_PER_BLOCK = 400
 MAX_SECONDS_PER_SIZE = 900
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
 
 
 def start_agent(tree: Path, backend: str, *extra: str) -> Target:
