@@ -72,8 +72,8 @@ static int parse_pid(const char *name, size_t len, uint64_t *pid)
  * close: those are cancellation points, and in a process with more than one
  * thread (the agent's HTTP server) each call switches the thread's cancel
  * type with two atomic operations around the system call.  The walk makes
- * five of them per process, and nothing here is ever cancelled: 4-5 % of a
- * walk of 10,000 generated processes (docs/BENCHMARKS.md, "processes"). */
+ * three or more per process, and nothing here is ever cancelled: 4-5 % of
+ * a walk of 10,000 generated processes (docs/BENCHMARKS.md, "processes"). */
 static int sys_openat(int dirfd, const char *path, int flags)
 {
     return (int)syscall(SYS_openat, dirfd, path, flags);
