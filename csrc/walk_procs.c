@@ -3,7 +3,7 @@
  * (agent_api.h documents the contract, docs/NODE_EXPORTER_COMPAT.md the
  * behaviour it mirrors).  C allocates nothing: the listing, the stat file and
  * a task/ listing each go through a bounded buffer on the stack. */
-#define _GNU_SOURCE /* syscall() */
+#define _GNU_SOURCE /* syscall(), memrchr() */
 
 #include <stdint.h>
 #include <stddef.h>
@@ -68,6 +68,27 @@ static int parse_pid(const char *name, size_t len, uint64_t *pid)
     return 1;
 }
 
+/* The walk's system calls through syscall(2), not glibc's openat, read and
+ * close: those are cancellation points, and in a process with more than one
+ * thread (the agent's HTTP server) each call switches the thread's cancel
+ * type with two atomic operations around the system call.  The walk makes
+ * three or more per process, and nothing here is ever cancelled: 4-5 % of
+ * a walk of 10,000 generated processes (docs/BENCHMARKS.md, "processes"). */
+static int sys_openat(int dirfd, const char *path, int flags)
+{
+    return (int)syscall(SYS_openat, dirfd, path, flags);
+}
+
+static ssize_t sys_read(int fd, char *buf, size_t len)
+{
+    return (ssize_t)syscall(SYS_read, fd, buf, len);
+}
+
+static int sys_close(int fd)
+{
+    return (int)syscall(SYS_close, fd);
+}
+
 /* 1 for "the process is gone": it exited between the listing and the read. */
 static int gone(int err)
 {
@@ -80,13 +101,13 @@ static int gone(int err)
 static int read_stat(int dirfd, const char *path, char *buf, size_t *len)
 {
     size_t n = 0;
-    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = sys_openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     int rc = AGENT_OK;
 
     if (fd < 0)
         return gone(errno) ? 1 : AGENT_EIO;
     while (n < AGENT_PROC_STAT_MAX) {
-        ssize_t r = read(fd, buf + n, AGENT_PROC_STAT_MAX - n);
+        ssize_t r = sys_read(fd, buf + n, AGENT_PROC_STAT_MAX - n);
 
         if (r < 0) {
             if (errno == EINTR)
@@ -97,13 +118,20 @@ static int read_stat(int dirfd, const char *path, char *buf, size_t *len)
         if (r == 0)
             break;
         n += (size_t)r;
+        /* A stat file is one line, and procfs formats it whole at the
+         * first read: a read that ends at its newline short of the buffer
+         * has the file, and the read that would return 0 is skipped (5-6 %
+         * of a walk without thread states, 4.7 % with them).  procs.py's
+         * twin stops at the same byte. */
+        if (n < AGENT_PROC_STAT_MAX && buf[n - 1] == '\n')
+            break;
     }
     if (rc == AGENT_OK && n == AGENT_PROC_STAT_MAX)
         rc = AGENT_EFORMAT;
     {
         int saved = errno;
 
-        close(fd);
+        sys_close(fd);
         errno = saved;
     }
     *len = n;
@@ -122,11 +150,10 @@ static int parse_stat_line(const char *buf, size_t len, struct proc_stat *out)
     if (len == 0)
         return AGENT_EFORMAT;
     l = memchr(buf, '(', len);
-    if (!l)
+    if (!l || l + 1 == e)
         return AGENT_EFORMAT;
-    for (r = e - 1; r > l && *r != ')'; r--)
-        ;
-    if (r == l)
+    r = memrchr(l + 1, ')', (size_t)(e - (l + 1)));
+    if (!r)
         return AGENT_EFORMAT;
     out->comm_off = (size_t)(l + 1 - buf);
     out->comm_len = (size_t)(r - (l + 1));
@@ -175,13 +202,15 @@ static int parse_stat_line(const char *buf, size_t len, struct proc_stat *out)
 }
 
 /* getdents64 on fd, one record at a time: 1 with the next name, 0 at the
- * end, AGENT_EIO (errno set) on an error.  The caller owns buf and the
- * cursor; a record the kernel would never write is EIO. */
+ * end, AGENT_EIO (errno set) on an error.  The caller owns buf (DIRENT_BUF
+ * bytes, 8-aligned, left uninitialised: clearing 8 KiB per multi-threaded
+ * process was a seventh of the walk's instructions) and the cursor; a
+ * record the kernel would never write is EIO. */
 struct dir_cursor {
     int fd;
     size_t pos;
     size_t got;
-    _Alignas(8) char buf[DIRENT_BUF];
+    char *buf;
 };
 
 static int next_name(struct dir_cursor *c, const char **name, size_t *len)
@@ -201,7 +230,7 @@ static int next_name(struct dir_cursor *c, const char **name, size_t *len)
             return 1;
         }
         {
-            long got = syscall(SYS_getdents64, c->fd, c->buf, sizeof c->buf);
+            long got = syscall(SYS_getdents64, c->fd, c->buf, (size_t)DIRENT_BUF);
 
             if (got < 0) {
                 if (errno == EINTR)
@@ -220,7 +249,7 @@ static int close_keep_errno(int fd, int rc)
 {
     int saved = errno;
 
-    close(fd);
+    sys_close(fd);
     errno = saved;
     return rc;
 }
@@ -230,7 +259,8 @@ static int close_keep_errno(int fd, int rc)
 static int count_tasks(int procfd, const char *pidname, size_t pidlen, uint64_t pid, uint64_t state,
                        struct agent_proc_walk *out)
 {
-    struct dir_cursor c = { .fd = -1 };
+    _Alignas(8) char dir_buf[DIRENT_BUF];
+    struct dir_cursor c = { .fd = -1, .buf = dir_buf };
     char stat_buf[AGENT_PROC_STAT_MAX];
     char path[PATH_BUF];
     const char *name;
@@ -239,7 +269,7 @@ static int count_tasks(int procfd, const char *pidname, size_t pidlen, uint64_t 
 
     memcpy(path, pidname, pidlen);
     memcpy(path + pidlen, "/task", sizeof "/task");
-    c.fd = openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+    c.fd = sys_openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
     if (c.fd < 0) {
         if (gone(errno))
             return AGENT_OK;
@@ -286,7 +316,8 @@ static int count_tasks(int procfd, const char *pidname, size_t pidlen, uint64_t 
 int agent_walk_procs(int procfd, int flags, struct agent_proc *rows, size_t rows_cap,
                      char *comms, size_t comms_cap, struct agent_proc_walk *out)
 {
-    struct dir_cursor c = { .fd = -1 };
+    _Alignas(8) char dir_buf[DIRENT_BUF];
+    struct dir_cursor c = { .fd = -1, .buf = dir_buf };
     char stat_buf[AGENT_PROC_STAT_MAX];
     char path[PATH_BUF];
     const char *name;

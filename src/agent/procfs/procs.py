@@ -100,6 +100,11 @@ def _read_stat(dirfd: int, path: bytes) -> bytes | None:
                 break
             chunks.append(chunk)
             n += len(chunk)
+            # One line, formatted whole at the first read: a read ending at
+            # its newline short of the buffer has the file (walk_procs.c
+            # stops at the same byte).
+            if n < PROC_STAT_MAX and chunk.endswith(b"\n"):
+                break
     except OSError as exc:
         if exc.errno in GONE:
             return None
