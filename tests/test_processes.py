@@ -174,8 +174,10 @@ def test_a_busy_process_comes_first_in_cpu_percent(backend_name):
             assert top, "no node_top_process_cpu_percent after 15 s"
             value, labels = top[0]
             assert labels == {"pid": str(burn.pid), "comm": Path(sys.executable).name[:15]}, top[:3]
-            # A busy loop on a shared two-core machine: most of one CPU, never more than one.
-            assert 30 < value <= 105, top[:3]
+            # A busy loop on a shared two-core machine: never more than one
+            # CPU, and a share of it however loaded (24 % was seen with a
+            # load average of 4.4, the whole suite on two workers).
+            assert 5 < value <= 105, top[:3]
     finally:
         burn.kill()
         burn.wait(10)
