@@ -529,13 +529,17 @@ class Walker:
     def __call__(self, dirfd: int, procfd: int = -1) -> list[Container]:
         """The containers under dirfd; with procfd >= 0, each with its
         process's interfaces."""
+        return decode(*self.packed(dirfd, procfd))
+
+    def packed(self, dirfd: int, procfd: int = -1) -> tuple[bytes, bytes, bytes, bytes]:
+        """(names, rows, io, net) as the backend fills them, undecoded: for
+        a collector that reads them by column."""
         while True:
             rc, names, rows, io, net, err_file = self.walk(dirfd, procfd, self.names_cap, self.rows_cap,
                                                            self.io_cap, self.net_cap, self.buf_cap)
             if rc == OK:
-                # The packed rows too, for a collector that reads them by column.
                 self.rows = rows
-                return decode(names, rows, io, net)
+                return names, rows, io, net
             if rc == EIO:
                 raise OSError(errno.EIO, "cannot list the cgroup hierarchy")
             if rc in (ETRUNC, EROWS):
