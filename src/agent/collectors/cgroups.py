@@ -199,13 +199,17 @@ class Metadata:
         self._by_id: dict[str, tuple] = {}
         self._by_uid: dict[str, tuple] = {}
 
-    def docker(self, rootfs: str, cid: bytes):
+    def containers_dir(self, rootfs: str) -> str:
+        """Docker's containers/ directory under rootfs, for docker()."""
+        return os.path.join(rootfs, self.data_root.lstrip("/"), "containers")
+
+    def docker(self, containers_dir: str, cid: bytes):
         """(name, image, container, pod, namespace) from config.v2.json, or
         None.  The file is read again only when it is another file than
         last scrape's (inode, mtime, size): Docker rewrites it whole, by a
         rename, when a container is renamed; a container's id is never
         reused, so a new container can never be given an old one's labels."""
-        path = os.path.join(rootfs, self.data_root.lstrip("/"), "containers", os.fsdecode(cid), "config.v2.json")
+        path = f"{containers_dir}/{os.fsdecode(cid)}/config.v2.json"
         try:
             st = os.stat(path)
             key = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -347,7 +351,7 @@ class CgroupsCollector:
         by_id, by_uid = self.metadata.kubelet(context.rootfs)
         same_sources = self.metadata.logs_key == self._labelled_with
         previous, current = self._label_memo, {}
-        rootfs, docker = context.rootfs, self.metadata.docker
+        containers_dir, docker = self.metadata.containers_dir(context.rootfs), self.metadata.docker
         path_off, path_len = words[_ROW["path_off"]::_STRIDE], words[_ROW["path_len"]::_STRIDE]
         runtimes = words[_ROW["runtime"]::_STRIDE]
         id_off, id_len = words[_ROW["id_off"]::_STRIDE], words[_ROW["id_len"]::_STRIDE]
@@ -357,7 +361,7 @@ class CgroupsCollector:
             path, runtime = paths[index], runtimes[index]
             cid = names[id_off[index]:id_off[index] + id_len[index]]
             ids.append(cid)
-            meta = docker(rootfs, cid) if runtime in _DOCKER_RUNTIMES else None
+            meta = docker(containers_dir, cid) if runtime in _DOCKER_RUNTIMES else None
             memo = previous.get(path)
             if memo is None or not same_sources or memo[3] is not meta:
                 pod_off, pod_len = words[index * _STRIDE + _ROW["pod_off"]], words[index * _STRIDE + _ROW["pod_len"]]
