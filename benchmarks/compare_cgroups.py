@@ -31,9 +31,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import gen_cgroups  # noqa: E402
-from compare import SCRAPE_REQUEST, ScrapeConnection, Target, agent_command, cpu_seconds, free_port  # noqa: E402
+from compare import SCRAPE_REQUEST, Target, agent_command, cpu_times, free_port, rss_kib  # noqa: E402
 
 MAX_SECONDS = 900  # a bound on the whole run
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (10 ms ticks)."""
+    return sum(cpu_times(pid))
 
 
 def build_floor(out: Path) -> Path:
@@ -79,8 +84,10 @@ def measure(n: int, backend: str, rounds: int, work: Path, floor: Path) -> dict:
                              "--sysfs", str(top / "sys"), "--procfs", str(top / "proc"),
                              "--rootfs", str(top / "rootfs")], port)
     try:
-        # Enough scrapes per round that CPU ticks (10 ms) are a small error.
-        scrapes = max(3, 30000 // max(n, 1) // 10)
+        # Enough scrapes per round that CPU ticks (10 ms) are a small error:
+        # over a second of the agent's CPU a round, at any size (at 100
+        # containers 30 scrapes made 13 ticks, and one tick 8 %).
+        scrapes = max(10, 30000 // max(n, 1))
         status, _, body = agent.conn.get(SCRAPE_REQUEST)
         text = zlib.decompress(body, 31)
         series = sum(1 for line in text.splitlines() if line.startswith(b"container_"))
@@ -91,12 +98,13 @@ def measure(n: int, backend: str, rounds: int, work: Path, floor: Path) -> dict:
             floors.append(floor_cpu(floor, top, listing, scrapes))
             agents.append(agent_cpu(agent, scrapes))
             plain.append(agent_cpu(agent, scrapes, IDENTITY_REQUEST))
+        rss = rss_kib(agent.proc.pid)
     finally:
         agent.stop()
     f, a, p = statistics.median(floors), statistics.median(agents), statistics.median(plain)
     return dict(n=n, floor_ms=f * 1e3, agent_ms=a * 1e3, ratio=a / f, plain_ms=p * 1e3, plain_ratio=p / f,
                 series=series, scrapes=scrapes, files=len(listed["files"]), dirs=len(listed["dirs"]),
-                body_mb=len(text) / 1e6)
+                body_mb=len(text) / 1e6, rss_mib=rss / 1024)
 
 
 def plot(rows: list, png: Path) -> None:
@@ -147,12 +155,12 @@ def main() -> None:
     print(f"\ncgroups, {args.backend} backend, medians of {args.rounds} alternating rounds "
           f"(CPU per scrape; floor: list and read the same files in C)\n")
     print("| containers | dirs listed + files read | series | body MB | floor ms | agent ms (gzip) | ratio "
-          "| agent ms (identity) | ratio | agent us per container (gzip) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| agent ms (identity) | ratio | agent us per container (gzip) | agent RSS MiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['n']:,} | {r['dirs']:,} + {r['files']:,} | {r['series']:,} | {r['body_mb']:.1f} | "
               f"{r['floor_ms']:.2f} | {r['agent_ms']:.2f} | {r['ratio']:.2f} | {r['plain_ms']:.2f} | "
-              f"{r['plain_ratio']:.2f} | {r['agent_ms'] * 1e3 / r['n']:.0f} |")
+              f"{r['plain_ratio']:.2f} | {r['agent_ms'] * 1e3 / r['n']:.0f} | {r['rss_mib']:.1f} |")
     if args.png and rows:
         plot(rows, Path(args.png))
     worst = max((r["ratio"] for r in rows), default=0)

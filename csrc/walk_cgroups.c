@@ -232,8 +232,10 @@ static int one_line(const char *buf, size_t len, const char **e)
 
 struct key_field {
     const char *key;
+    size_t len;  /* of key: compared before its bytes, on every line */
     int bit;
 };
+#define KEY_FIELD(k, b) {.key = (k), .len = sizeof(k) - 1, .bit = (b)}
 
 /* "KEY VALUE" lines (cpu.stat, memory.stat, memory.events): the keys asked
  * for into their fields, the others skipped; the last of a repeated key
@@ -257,9 +259,7 @@ static int flat_keyed(const char *buf, size_t len, const struct key_field *keys,
         if (rc != AGENT_OK)
             return rc;
         for (i = 0; i < nkeys; i++) {
-            size_t k = strlen(keys[i].key);
-
-            if ((size_t)(sp - ls) == k && memcmp(ls, keys[i].key, k) == 0) {
+            if ((size_t)(sp - ls) == keys[i].len && memcmp(ls, keys[i].key, keys[i].len) == 0) {
                 fields[keys[i].bit] = v;
                 row->present |= (uint64_t)1 << keys[i].bit;
             }
@@ -395,20 +395,20 @@ static int first_pid(const char *buf, size_t len, uint64_t *pid)
 }
 
 static const struct key_field cpu_keys[] = {
-    {"usage_usec", AGENT_CGROUP_USAGE_USEC},
-    {"user_usec", AGENT_CGROUP_USER_USEC},
-    {"system_usec", AGENT_CGROUP_SYSTEM_USEC},
-    {"nr_periods", AGENT_CGROUP_NR_PERIODS},
-    {"nr_throttled", AGENT_CGROUP_NR_THROTTLED},
-    {"throttled_usec", AGENT_CGROUP_THROTTLED_USEC},
+    KEY_FIELD("usage_usec", AGENT_CGROUP_USAGE_USEC),
+    KEY_FIELD("user_usec", AGENT_CGROUP_USER_USEC),
+    KEY_FIELD("system_usec", AGENT_CGROUP_SYSTEM_USEC),
+    KEY_FIELD("nr_periods", AGENT_CGROUP_NR_PERIODS),
+    KEY_FIELD("nr_throttled", AGENT_CGROUP_NR_THROTTLED),
+    KEY_FIELD("throttled_usec", AGENT_CGROUP_THROTTLED_USEC),
 };
 static const struct key_field memory_keys[] = {
-    {"anon", AGENT_CGROUP_MEMORY_ANON},
-    {"file", AGENT_CGROUP_MEMORY_FILE},
-    {"inactive_file", AGENT_CGROUP_MEMORY_INACTIVE_FILE},
+    KEY_FIELD("anon", AGENT_CGROUP_MEMORY_ANON),
+    KEY_FIELD("file", AGENT_CGROUP_MEMORY_FILE),
+    KEY_FIELD("inactive_file", AGENT_CGROUP_MEMORY_INACTIVE_FILE),
 };
 static const struct key_field event_keys[] = {
-    {"oom_kill", AGENT_CGROUP_OOM_KILL},
+    KEY_FIELD("oom_kill", AGENT_CGROUP_OOM_KILL),
 };
 
 /* The files read per container, in this order (AGENT_CGROUP_FILE_*). */

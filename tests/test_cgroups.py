@@ -309,6 +309,27 @@ def test_no_series_left_behind_when_a_container_goes(tmp_path, backend_name):
     assert 'name="db"' in after.text
 
 
+def test_a_renamed_docker_container_is_labelled_by_its_new_name(tmp_path, backend_name):
+    """`docker rename` rewrites config.v2.json (a new file renamed over
+    the old one): the next scrape has the new name, not the one the
+    agent read when it first saw the container."""
+    top = tmp_path / "tree"
+    shutil.copytree(os.path.join(FIXTURES, "docker-systemd"), top, symlinks=True)
+    web = cid("docker-systemd/web")
+    config = top / "rootfs/var/lib/docker/containers" / web / "config.v2.json"
+
+    def names(text):
+        return {dict(k[1])["name"] for k in container_samples(Exposition(text))}
+
+    with AgentProcess(*ONLY_CGROUPS, *tree_args(str(top)), "--backend", backend_name) as agent:
+        assert names(agent.metrics_text()) == {"web", "db"}
+        renamed = config.with_name("config.v2.json.tmp")
+        renamed.write_text(config.read_text().replace('"/web"', '"/frontend"'))
+        os.replace(renamed, config)
+        after = names(agent.metrics_text())
+    assert after == {"frontend", "db"}
+
+
 def test_labels_follow_the_kubelet_log_links(tmp_path, backend_name):
     """A container's log link appears after its cgroup (the kubelet makes it
     when the container starts): the next scrape labels it."""

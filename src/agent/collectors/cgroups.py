@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import sys
 
 from agent import metrics
 from agent.collectors.base import NoData, Option
@@ -103,7 +104,16 @@ NETWORK = tuple((_NETDEV_FIELDS.index(field), desc) for field, desc in (
     ("tx_errs", _counter("container_network_transmit_errors",
                          "Cumulative count of errors encountered while transmitting", _IFACE)),
 ))
-_NAME, _NAME_LEN = _NETDEV_FIELDS.index("name_raw"), _NETDEV_FIELDS.index("name_len")
+_NAME_LEN = _NETDEV_FIELDS.index("name_len")  # the word before the name's 64 bytes
+_NET_STRIDE = cgroups.NETDEV.size // 8
+_IO_STRIDE = cgroups.CGROUP_IO.size // 8
+# The words of a packed struct agent_cgroup row: present, the fields, then these.
+_STRIDE = cgroups.CGROUP.size // 8
+_ROW = {name: 1 + len(cgroups.CGROUP_FIELDS) + i for i, name in enumerate(
+    ("runtime", "path_off", "path_len", "id_off", "id_len", "pod_off", "pod_len", "io_first", "io_count",
+     "net_first", "net_count"))}
+_RANGES = ("io_first", "io_count", "net_first", "net_count")
+_DOCKER_RUNTIMES = (cgroups.DOCKER, cgroups.CGROUPFS)
 _FIELD = {name: i for i, name in enumerate(cgroups.CGROUP_FIELDS)}
 _FIELD_BIT = {name: 1 << i for name, i in _FIELD.items()}
 _BIT_USAGE, _BIT_USER, _BIT_SYSTEM, _BIT_QUOTA, _BIT_PERIODS, _BIT_CURRENT, _BIT_INACTIVE, _BIT_PID = (
@@ -177,23 +187,37 @@ def _text(raw) -> str:
 class Metadata:
     """name, image, container, pod, namespace per container id, from the
     files runtimes and the kubelet leave on the host.  Docker's file is read
-    once per container; the kubelet's log directories are listed again only
-    when they change."""
+    again only when it has been replaced; the kubelet's log directories are
+    listed again only when they change."""
 
     def __init__(self, data_root: str):
         self.data_root = data_root
-        self._docker: dict[bytes, tuple] = {}
+        self._docker: dict[bytes, tuple] = {}  # id -> (config.v2.json's (inode, mtime, size), its labels)
         self._open_errors: set[int] = set()
         # (inode, mtime) of the kubelet's two directories when last listed.
         self.logs_key = None
         self._by_id: dict[str, tuple] = {}
         self._by_uid: dict[str, tuple] = {}
 
-    def docker(self, rootfs: str, cid: bytes):
-        """(name, image, container, pod, namespace) from config.v2.json, or None."""
-        if cid in self._docker:
-            return self._docker[cid]
-        path = os.path.join(rootfs, self.data_root.lstrip("/"), "containers", os.fsdecode(cid), "config.v2.json")
+    def containers_dir(self, rootfs: str) -> str:
+        """Docker's containers/ directory under rootfs, for docker()."""
+        return os.path.join(rootfs, self.data_root.lstrip("/"), "containers")
+
+    def docker(self, containers_dir: str, cid: bytes):
+        """(name, image, container, pod, namespace) from config.v2.json, or
+        None.  The file is read again only when it is another file than
+        last scrape's (inode, mtime, size): Docker rewrites it whole, by a
+        rename, when a container is renamed; a container's id is never
+        reused, so a new container can never be given an old one's labels."""
+        path = f"{containers_dir}/{os.fsdecode(cid)}/config.v2.json"
+        try:
+            st = os.stat(path)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        cached = self._docker.get(cid)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         found = None
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
@@ -208,7 +232,7 @@ class Metadata:
                 found = self._read_config(fd, path)
             finally:
                 os.close(fd)
-        self._docker[cid] = found
+        self._docker[cid] = (key, found)
         return found
 
     @staticmethod
@@ -287,7 +311,7 @@ class CgroupsCollector:
         self._label_memo: dict = {}  # cgroup path -> (labels, labels + ("total",), kept by the filter)
         self._labelled_with = None  # the kubelet directories' state the memo was made with
         self._label_sets: dict[str, tuple] = {}  # family name -> last scrape's label sets
-        self._iface_memo: dict = {}  # (container labels, interface) -> its label tuple
+        self._plan = None  # (shape, [...]): _devices_and_interfaces
         self._said_v1 = False
 
     def collect(self, context) -> list[Family]:
@@ -309,91 +333,100 @@ class CgroupsCollector:
             log.warning("%s: %s: no container network counters", context.procfs, exc.strerror)
             procfd = -1
         try:
-            found = walker(dirfd, procfd)
+            packed = walker.packed(dirfd, procfd)
         finally:
             os.close(dirfd)
             if procfd >= 0:
                 os.close(procfd)
-        return self._families(context, found, walker.rows)
+        return self._families(context, *packed)
 
-    def _labels(self, context, found):
-        """((labels, labels + ("total",)), row index, container) for the
-        containers kept, by cgroup path.  A container's tuples are the same
-        objects scrape after scrape while its labels do not change, so the
-        families' label sets compare by identity and the renderer keeps
-        their formatted text; and while the kubelet's directories have not
-        changed, a container seen before is not labelled again (Docker's
-        file is read once per container anyway)."""
+    def _labels(self, context, names: bytes, words):
+        """(row indices, label memos) of the containers kept, by cgroup
+        path; a memo is (labels, labels + ("total",), kept by the filter,
+        the Docker metadata it was made with).  A container's memo is the
+        same object scrape after scrape while its labels do not change, so
+        the families' label sets compare by identity and the renderer
+        keeps their formatted text; it is made again when the kubelet's
+        directories or the container's config.v2.json change."""
         by_id, by_uid = self.metadata.kubelet(context.rootfs)
         same_sources = self.metadata.logs_key == self._labelled_with
         previous, current = self._label_memo, {}
-        kept = []
-        for index, c in sorted(enumerate(found), key=lambda pair: pair[1].path):
-            memo = previous.get(c.path) if same_sources else None
-            if memo is None:
-                memo = self._label(context, c, by_id, by_uid, previous.get(c.path))
-            current[c.path] = memo
+        containers_dir, docker = self.metadata.containers_dir(context.rootfs), self.metadata.docker
+        path_off, path_len = words[_ROW["path_off"]::_STRIDE], words[_ROW["path_len"]::_STRIDE]
+        runtimes = words[_ROW["runtime"]::_STRIDE]
+        id_off, id_len = words[_ROW["id_off"]::_STRIDE], words[_ROW["id_len"]::_STRIDE]
+        paths = [names[o:o + n] for o, n in zip(path_off, path_len)]
+        kept_rows, kept_memos, ids = [], [], []
+        for index in sorted(range(len(paths)), key=paths.__getitem__):
+            path, runtime = paths[index], runtimes[index]
+            cid = names[id_off[index]:id_off[index] + id_len[index]]
+            ids.append(cid)
+            meta = docker(containers_dir, cid) if runtime in _DOCKER_RUNTIMES else None
+            memo = previous.get(path)
+            if memo is None or not same_sources or memo[3] is not meta:
+                pod_off, pod_len = words[index * _STRIDE + _ROW["pod_off"]], words[index * _STRIDE + _ROW["pod_len"]]
+                memo = self._label(path, runtime, cid, names[pod_off:pod_off + pod_len], meta, by_id, by_uid,
+                                   memo)
+            current[path] = memo
             if memo[2]:
-                kept.append((memo, index, c))
+                kept_rows.append(index)
+                kept_memos.append(memo)
         # Only the containers present: no label set outlives its container.
         self._label_memo = current
         self._labelled_with = self.metadata.logs_key
-        self.metadata.forget({c.id for c in found})
-        return kept
+        self.metadata.forget(set(ids))
+        return kept_rows, kept_memos
 
-    def _label(self, context, c, by_id, by_uid, old):
-        """(labels, labels + ("total",), kept by the filter) of container c;
-        old's tuples where they are equal."""
-        cid = _text(c.id)
+    def _label(self, path: bytes, runtime: int, raw_id: bytes, pod_uid: bytes, docker, by_id, by_uid, old):
+        """The memo of one container (_labels says what it holds); old's
+        tuples where they are equal."""
+        cid = _text(raw_id)
         name = image = container = pod = namespace = ""
-        if c.runtime == cgroups.NSPAWN:
-            name = _nspawn_name(c.id)
+        if runtime == cgroups.NSPAWN:
+            name = _nspawn_name(raw_id)
         else:
-            docker = (self.metadata.docker(context.rootfs, c.id)
-                      if c.runtime in (cgroups.DOCKER, cgroups.CGROUPFS) else None)
             if docker is not None:
                 name, image, container, pod, namespace = docker
             kube = by_id.get(cid)
             if kube is not None:
                 pod, namespace, container = kube
-            elif c.pod_uid and not pod:
-                owner = by_uid.get(_text(c.pod_uid).replace("_", "-"))
+            elif pod_uid and not pod:
+                owner = by_uid.get(_text(pod_uid).replace("_", "-"))
                 if owner is not None:
                     pod, namespace = owner
             if not name:
                 name = cid
-        labels = (container, "/" + _text(c.path), image, name, namespace, pod)
+        labels = (container, "/" + _text(path), image, name, namespace, pod)
         if old is not None and old[0] == labels:
-            return old
-        return (labels, labels + ("total",), self.filter(name))
+            return old if old[3] is docker else old[:3] + (docker,)
+        return (labels, labels + ("total",), self.filter(name), docker)
 
-    def _series(self, desc, labels: list, values: list) -> Series:
+    def _series(self, desc, labels, values: list) -> Series:
         """A Series whose label sets are last scrape's tuple when they are
         equal, so that the renderer's formatted text for it is reused."""
-        labels_tuple = tuple(labels)
+        labels_tuple = labels if labels.__class__ is tuple else tuple(labels)
         last = self._label_sets.get(desc.name)
-        if last is not None and last == labels_tuple:
+        if last is not None and last is not labels_tuple and last == labels_tuple:
             labels_tuple = last
         self._label_sets[desc.name] = labels_tuple
         return Series(desc, labels_tuple, values)
 
-    def _families(self, context, found, rows: bytes) -> list:
-        kept = self._labels(context, found)
-        left_out = max(0, len(kept) - self.max_containers)
-        kept = kept[:self.max_containers]
+    def _families(self, context, names: bytes, rows: bytes, io: bytes, net: bytes) -> list:
+        words = memoryview(rows).cast("Q")
+        order, memos = self._labels(context, names, words)
+        left_out = max(0, len(order) - self.max_containers)
+        del order[self.max_containers:], memos[self.max_containers:]
         cols = {desc: ([], []) for desc in ALL}
         # The figures by column (one list per field over the containers
         # kept, in their order) straight from the packed rows: per family a
         # list comprehension, not a Python loop over the containers.
-        words = memoryview(rows).cast("Q")
-        stride = cgroups.CGROUP.size // 8
-        order = [index for _, index, _ in kept]
-        present = [words[i * stride] for i in order]
+        presents = words[0::_STRIDE]
+        present = [presents[i] for i in order]
         common = reduce(and_, present, -1) if present else 0
-        labels_all = [memo[0] for memo, _, _ in kept]
+        labels_all = [memo[0] for memo in memos]
 
         def column(field: str) -> list:
-            values = words[1 + _FIELD[field]::stride]
+            values = words[1 + _FIELD[field]::_STRIDE]
             return [values[i] for i in order]
 
         def add(desc, bit: int, values: list, labels: list = labels_all) -> None:
@@ -412,11 +445,11 @@ class CgroupsCollector:
         # and cAdvisor divides those by 1e9: the same float64s.
         usage = column("usage_usec")
         if common & _BIT_USAGE and all(usage):
-            add(CPU_USAGE, _BIT_USAGE, [float(u * 1000) / 1e9 for u in usage], [memo[1] for memo, _, _ in kept])
+            add(CPU_USAGE, _BIT_USAGE, [float(u * 1000) / 1e9 for u in usage], [memo[1] for memo in memos])
         else:
             # cAdvisor has no "total" sample for a container that has used no CPU yet.
             col = cols[CPU_USAGE]
-            for p, (memo, _, _), u in zip(present, kept, usage):
+            for p, memo, u in zip(present, memos, usage):
                 if p & _BIT_USAGE and u > 0:
                     col[0].append(memo[1])
                     col[1].append(float(u * 1000) / 1e9)
@@ -442,46 +475,76 @@ class CgroupsCollector:
             field = f"{resource}_{kind}_usec"
             # cAdvisor's asMicrosecondsToSeconds: PSI totals are microseconds.
             add(desc, _FIELD_BIT[field], [u / 1e6 for u in column(field)])
-        devices = _DeviceNames(context.sysfs)
-        reads, writes = cols[FS_READS], cols[FS_WRITES]
-        for (labels, _, _), _, c in kept:
-            seen = set() if len(c.io) > 1 else None
-            for major, minor, io_present, rbytes, wbytes in c.io:
-                if seen is not None:
-                    if (major, minor) in seen:
-                        continue  # a device twice in one io.stat: the first line, as for interfaces
-                    seen.add((major, minor))
-                device_labels = labels + (devices(major, minor),)
-                if io_present & 1 << cgroups.IO_RBYTES:
-                    reads[0].append(device_labels)
-                    reads[1].append(rbytes)
-                if io_present & 1 << cgroups.IO_WBYTES:
-                    writes[0].append(device_labels)
-                    writes[1].append(wbytes)
-        self._network(kept, cols)
-        families = [self._series(desc, labels, values) for desc, (labels, values) in cols.items() if values]
+        planned = self._devices_and_interfaces(context, words, order, memos, io, net)
+        families = [planned[desc] if desc in planned else self._series(desc, labels, values)
+                    for desc, (labels, values) in cols.items() if values or desc in planned]
         families.append(Family(LEFT_OUT, [((), left_out)]))
         return families
 
-    def _network(self, kept, cols) -> None:
-        network = [(index, cols[desc]) for index, desc in NETWORK]
-        previous, current = self._iface_memo, {}
-        for (labels, _, _), _, c in kept:
-            for row in c.net:
-                raw = row[_NAME][:row[_NAME_LEN]]
-                if raw.lower().startswith(_IGNORED_INTERFACES):
-                    continue
-                key = (labels, raw)
-                if key in current:
+    def _devices_and_interfaces(self, context, words, order: list, memos: list, io: bytes, net: bytes) -> dict:
+        """The io.stat and net/dev families, by Desc.  Which rows of io and net make
+        which series, with which labels (the plan), depends only on the
+        containers kept, their devices and their interfaces' names: made
+        again when any of those differs from the last scrape's, else the
+        last plan's label tuples with this scrape's figures."""
+        io_words = memoryview(io).cast("Q")
+        net_words = memoryview(net).cast("Q")
+        devices = _DeviceNames(context.sysfs)
+        device_names = {key: devices(*key) for key in set(zip(io_words[0::_IO_STRIDE], io_words[1::_IO_STRIDE]))}
+        shape = (memos, order, device_names,
+                 *(words[_ROW[field]::_STRIDE].tobytes() for field in _RANGES),
+                 *(io_words[k::_IO_STRIDE].tobytes() for k in range(3)),
+                 *(net_words[k::_NET_STRIDE].tobytes() for k in range(_NAME_LEN, _NET_STRIDE)))
+        plan = self._plan
+        if plan is None or plan[0] != shape:
+            plan = self._plan = (shape, self._make_plan(words, order, memos, device_names, io_words, net))
+        families = {}
+        for source, desc, index, rows, labels in plan[1]:
+            column = io_words[index::_IO_STRIDE] if source == "io" else net_words[index::_NET_STRIDE]
+            families[desc] = self._series(desc, labels, [column[r] for r in rows])
+        return families
+
+    @staticmethod
+    def _make_plan(words, order: list, memos: list, device_names: dict, io_words, net: bytes) -> list:
+        """[(buffer, Desc, word of the figure in a row, rows, label sets)]
+        for the io.stat and net/dev families that have samples."""
+        reads, writes = ([], []), ([], [])
+        ifaces, iface_rows = [], []
+        io_first, io_count = words[_ROW["io_first"]::_STRIDE], words[_ROW["io_count"]::_STRIDE]
+        net_first, net_count = words[_ROW["net_first"]::_STRIDE], words[_ROW["net_count"]::_STRIDE]
+        for index, memo in zip(order, memos):
+            labels = memo[0]
+            seen = set()
+            for r in range(io_first[index], io_first[index] + io_count[index]):
+                major, minor, io_present = io_words[r * _IO_STRIDE:r * _IO_STRIDE + 3]
+                if (major, minor) in seen:
+                    continue  # a device twice in one io.stat: the first line, as for interfaces
+                seen.add((major, minor))
+                device_labels = labels + (device_names[major, minor],)
+                if io_present & 1 << cgroups.IO_RBYTES:
+                    reads[0].append(r)
+                    reads[1].append(device_labels)
+                if io_present & 1 << cgroups.IO_WBYTES:
+                    writes[0].append(r)
+                    writes[1].append(device_labels)
+            names = set()
+            for r in range(net_first[index], net_first[index] + net_count[index]):
+                at = r * cgroups.NETDEV.size
+                length = int.from_bytes(net[at + 8 * _NAME_LEN:at + 8 * _NAME_LEN + 8], sys.byteorder)
+                raw = net[at + 8 * (_NAME_LEN + 1):at + 8 * (_NAME_LEN + 1) + length]
+                if raw.lower().startswith(_IGNORED_INTERFACES) or raw in names:
                     continue  # a name twice in one file: the first row, not the same series twice
-                iface_labels = previous.get(key)
-                if iface_labels is None:
-                    iface_labels = labels + (_text(raw),)
-                current[key] = iface_labels
-                for index, (col_l, col_v) in network:
-                    col_l.append(iface_labels)
-                    col_v.append(row[index])
-        self._iface_memo = current
+                names.add(raw)
+                iface_rows.append(r)
+                ifaces.append(labels + (_text(raw),))
+        plan = []
+        for (rows, labels), index, desc in ((reads, 3, FS_READS), (writes, 4, FS_WRITES)):
+            if rows:
+                plan.append(("io", desc, index, rows, tuple(labels)))
+        if iface_rows:
+            labels = tuple(ifaces)
+            plan.extend(("net", desc, index, iface_rows, labels) for index, desc in NETWORK)
+        return plan
 
 
 class _DeviceNames:
