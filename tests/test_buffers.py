@@ -29,6 +29,13 @@ OVERSIZED_INTERFACES = 100_000
 TOLERANCE_BYTES = 2 * MIB
 # A host whose interfaces swing between a few and 100,000, again and again.
 SWINGS = 4
+# With CPython's allocator, 100,000 interfaces leave 0.1 to 1.3 MiB on an
+# idle machine and up to 2.35 MiB under CPU load (the whole suite on two
+# workers): one or two of the interpreter's 1 MiB object arenas that the
+# oversized scrape created end up holding the next scrapes' families, and
+# an arena goes back only when every object in it has (docs/BENCHMARKS.md).
+# Before the fixes: 2.0 to 3.8 MiB after one swing, 5.7 after four.
+PYMALLOC_TOLERANCE_BYTES = 3 * MIB
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +117,7 @@ def test_rss_returns_after_an_oversized_file(backend_name, tmp_path, oversized_n
     shutil.copytree(PROCFS_TREES / "linux-5.15-ubuntu22", tree)
     netdev = tree / "net" / "dev"
     normal = netdev.read_bytes()
+    bound = PYMALLOC_TOLERANCE_BYTES if allocator == "pymalloc" else TOLERANCE_BYTES
     with AgentProcess("--procfs", str(tree), "--backend", backend_name,
                       env={"PYTHONMALLOC": allocator}) as agent:
         for _ in range(5):  # the working set of a normal scrape, settled
@@ -127,7 +135,7 @@ def test_rss_returns_after_an_oversized_file(backend_name, tmp_path, oversized_n
             body = scrape(agent, encoding)
         assert body.count("node_network_receive_bytes_total{") == normal.count(b":")
         after = vm_rss_bytes(agent.proc.pid)
-    assert after - before <= TOLERANCE_BYTES, (
+    assert after - before <= bound, (
         f"RSS {before / MIB:.1f} MiB before, {peak / MIB:.1f} MiB with the oversized file, "
         f"{after / MIB:.1f} MiB once it was normal again")
 
@@ -153,6 +161,6 @@ def test_rss_stays_flat_over_swings_of_the_interface_count(backend_name, tmp_pat
             for _ in range(5):
                 scrape(agent, "gzip")
             afters.append(vm_rss_bytes(agent.proc.pid))
-    assert max(afters) - before <= TOLERANCE_BYTES, (
+    assert max(afters) - before <= PYMALLOC_TOLERANCE_BYTES, (
         f"RSS {before / MIB:.1f} MiB before, then after each swing: "
         + ", ".join(f"{a / MIB:.1f}" for a in afters) + " MiB")
