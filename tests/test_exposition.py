@@ -927,3 +927,63 @@ def test_the_plan_renders_raw_families_as_the_plain_path_does():
             # NaN included (a textfile's value; re-planning at every scrape
             # cost 4x the plain render), and not the changed shape.
             assert (through_plan is not None) == (count != 3)
+
+
+from agent import exposition  # noqa: E402
+
+# What the renderer keeps between scrapes for a large family goes once the
+# family comes back with other label sets or none, whichever format it was
+# rendered in: 100,000 interfaces' formats are ~40 MB of text.
+def _big_family_memory(render_big, render_after) -> int:
+    import tracemalloc
+
+    from agent.metrics import Series, counter
+    desc = counter("test_kept_formats_bytes", "Formats kept between renders.", ("interface",))
+    small = Series(desc, (("lo",), ("eth0",)), [1, 2])
+    big = Series(desc, tuple((f"veth{i:06d}",) for i in range(20_000)), list(range(20_000)))
+    empty = Series(desc, (), [])
+    exposition.clear_caches()
+    render_big(small)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        render_big(big)
+        kept_big = tracemalloc.get_traced_memory()[0] - base
+        del big
+        render_after(small, empty)
+        return kept_big, tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+        exposition.clear_caches()
+
+
+@pytest.mark.parametrize("after", ["fewer labels", "no labels"])
+@pytest.mark.parametrize("formats", ["same", "text then openmetrics", "gzip text then openmetrics"])
+def test_a_large_family_is_not_kept_once_it_shrinks(formats, after):
+    first = {"same": exposition.render_text, "text then openmetrics": exposition.render_text,
+             "gzip text then openmetrics": lambda f: exposition.render_gzip(exposition.render_text, f)}[formats]
+    then = exposition.render_text if formats == "same" else exposition.render_openmetrics
+
+    def render_after(small, empty):
+        for _ in range(3):
+            then([small if after == "fewer labels" else empty])
+
+    kept_big, kept_after = _big_family_memory(lambda f: first([f]), render_after)
+    assert kept_big > 1_000_000  # the format of 20,000 lines was kept while they were there
+    # (What stays is the interpreter's free list of 1-tuples, ~96 KB.)
+    assert kept_after < 200_000, kept_after
+
+
+def test_a_family_left_out_of_one_render_keeps_its_format():
+    # A scrape with collect[] leaves families out; they are not gone, and
+    # the next full scrape must not build their formats again.
+    from agent.metrics import Series, counter
+    a = Series(counter("test_kept_a", "a", ("x",)), (("1",), ("2",)), [1, 2])
+    b = Series(counter("test_kept_b", "b", ("x",)), tuple((str(i),) for i in range(5000)), list(range(5000)))
+    exposition.clear_caches()
+    exposition.render_text([a, b])
+    kept = exposition._series_caches[id(exposition._text_cache)][b.desc]
+    exposition.render_text([a])
+    exposition.render_text([a, b])
+    assert exposition._series_caches[id(exposition._text_cache)][b.desc] is kept
+    exposition.clear_caches()

@@ -195,9 +195,12 @@ _RAW_ENTRY = {id(_text_cache): _raw_text_entry, id(_openmetrics_cache): _raw_ope
 # one %-format string holding every sample line of the family with a `%s`
 # for each value.  One `fmt % values` formats a whole family in C: about
 # 80 ns a sample, against ~270 ns for per-sample str() and concatenation
-# (2,000 interfaces, measured on the 2-core build machine).  An entry the
-# last plain render did not use is dropped by it: a family of 100,000
-# interfaces seen once would otherwise keep its ~40 MB of text for good.
+# (2,000 interfaces, measured on the 2-core build machine).  When a family
+# comes with other label sets, or none, its entry goes from every format's
+# cache (a format no scraper asks for any more would otherwise keep a
+# family of 100,000 interfaces, ~40 MB of text, for good); a family absent
+# from a render keeps its entry (a scrape with collect[] does not mean the
+# others went), and a reconfiguration clears them all (clear_caches).
 _FORMAT_BLOCK_LINES = 4096
 _series_caches: dict[int, dict[Desc, tuple[tuple, str]]] = {id(_text_cache): {}, id(_openmetrics_cache): {}}
 
@@ -233,11 +236,17 @@ def _render_series(series: Series, series_cache: dict, template: str, n_labels: 
     labels, values = series.labels, series.values
     if len(labels) != len(values):
         raise ValueError(f"{len(labels)} label sets for {len(values)} values")
-    if not values:
-        return
     desc = series.desc
     cached = series_cache.get(desc)
     if cached is None or (cached[0] is not labels and cached[0] != labels):
+        for cache in _series_caches.values():
+            other = cache.get(desc)
+            if other is not None and other[0] is not labels:
+                cache.pop(desc, None)  # another thread may have popped it meanwhile
+        cached = None
+    if not values:
+        return
+    if cached is None:
         cached = (labels, _series_blocks(template, n_labels, labels))
         if len(series_cache) >= _CACHE_LIMIT:
             series_cache.clear()
@@ -260,7 +269,6 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
         append = out.append
     cache_id = id(cache)
     series_cache = _series_caches[cache_id]
-    series_descs = []
     for family in families:
         desc = family.desc
         if family.__class__ is RawFamily:
@@ -285,7 +293,6 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
         header, template, n_labels = entry
         append(header)
         if family.__class__ is Series:
-            series_descs.append(desc)
             try:
                 _render_series(family, series_cache, template, n_labels, append)
             except (TypeError, ValueError) as exc:
@@ -336,11 +343,16 @@ def _render(families: Iterable[Family], cache: dict, make_entry, append=None) ->
             raise ValueError(
                 f"metric {desc.name!r}: bad sample for labels {desc.label_names!r}: {exc}"
             ) from exc
-    if len(series_cache) > len(series_descs):
-        rendered = set(series_descs)
-        for desc in [desc for desc in series_cache if desc not in rendered]:
-            del series_cache[desc]
     return out
+
+
+def clear_caches() -> None:
+    """Forget what the renderer keeps between scrapes (the Series formats
+    and the plans): after a reconfiguration, families it held may never
+    come back."""
+    for cache in _series_caches.values():
+        cache.clear()
+    _plans.clear()
 
 
 # --- the whole-body plan ------------------------------------------------------

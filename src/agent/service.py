@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 
-from agent import systemd
+from agent import exposition, systemd
 from agent.cli import describe_access
 from agent.config import (SETTINGS, Config, ConfigError, collector_timeouts, describe_change, load, merge_api,
                           read_api_state, write_api_state)
@@ -309,6 +309,9 @@ class Service:
                 return str(exc)
         # Everything is valid: apply.
         self.cpu_window.set_window(new.cpu_window)
+        # Families of collectors now off or filtered otherwise may not come
+        # back: what the renderer kept for them goes.
+        exposition.clear_caches()
         if registry is self.registry:
             registry.replace_collectors(build_collectors(new, self.cpu_window), collector_timeouts(new))
         else:
