@@ -42,8 +42,11 @@ def label_value(raw: bytes) -> str:
 # A table of more rows than this is a large one: its labels are a
 # LabelColumn and its counters arrays of 64-bit words (Columns), so that
 # nothing is kept per row from one scrape to the next but those.  Below it,
-# tuples and lists: 5 % cheaper per scrape of this machine's /proc.
-LARGE_ROWS = 4096
+# tuples and lists: 5 % cheaper a scrape of this machine's /proc (8
+# interfaces); even at 300 interfaces and 100 disks; at 2,000 interfaces the
+# large form is 95 us a scrape cheaper and 0.6 MiB smaller
+# (docs/BENCHMARKS.md, "Memory after an oversized file").
+LARGE_ROWS = 1000
 
 
 class DeviceLabels:
